@@ -1,0 +1,184 @@
+"""The storage contract every backend implements.
+
+A backend stores opaque records under ``(owner, task_id)`` keys and knows
+only four things about them: their version, their owner, when they expire,
+and whether they are *active* (count toward the owner's quota). The rules of
+the task lifecycle live above, in :mod:`mcp_tasks_server.store`; a backend
+never parses the record body.
+
+The contract is shaped by the most constrained production store (DynamoDB):
+
+* every operation is **one round trip**, and ``request_count`` counts them,
+  so tests and benchmarks can check that rather than assume it;
+* reads are **strongly consistent**: a write acknowledged to one replica is
+  visible to the next read from any other;
+* a failed conditional replace reports the **current record** with the
+  error, so a caller can re-validate and retry without reading again;
+* **expiry is checked on read**: an expired record is invisible to ``get``,
+  ``replace``, ``delete`` and ``list`` at once, whether or not it has been
+  physically deleted yet, and it no longer counts toward the quota;
+* listing costs in proportion to the page, not to the owner's total.
+
+Task ids are time-ordered (see :func:`mcp_tasks_server.model.new_task_id`),
+so "newest first" is simply descending key order.
+
+To add a backend: subclass :class:`StorageBackend`, then add one fixture to
+``tests/contract/conftest.py``; the backend is done when the contract suite
+is green against it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mcp_tasks_server.errors import InvalidCursor
+from mcp_tasks_server.model import is_valid_task_id, now_ms
+
+__all__ = ["Clock", "Page", "StorageBackend", "StoredRecord", "decode_cursor", "encode_cursor"]
+
+Clock = Callable[[], int]
+"""Returns the current time in epoch milliseconds. Injected so tests can move time."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One record as a backend sees it: a key, four facts and an opaque body."""
+
+    owner: str
+    task_id: str
+    version: int
+    data: str
+    expires_at_ms: int | None = None
+    active: bool = True
+
+    def is_expired(self, at_ms: int) -> bool:
+        return self.expires_at_ms is not None and at_ms >= self.expires_at_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, newest first. ``next_cursor`` is None on the last page."""
+
+    records: list[StoredRecord] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class StorageBackend(ABC):
+    """An async key-value store of task records with versions and expiry.
+
+    Every method is one request to the underlying store (``request_count``
+    goes up by exactly one), and raises only the errors named in its
+    docstring, ``BackendUnavailable`` for transient failures, or
+    ``ValueError`` for a call that breaks the contract.
+    """
+
+    #: Name shown in logs and errors, e.g. ``"memory"`` or ``"dynamodb"``.
+    name: str = "backend"
+
+    def __init__(self, *, clock: Clock = now_ms) -> None:
+        self.clock = clock
+        self.request_count = 0
+
+    @abstractmethod
+    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
+        """Store ``record`` if no live record has its key.
+
+        ``record.version`` must be 1. With ``max_active``, the create also
+        checks, atomically with the write, that the owner has fewer than
+        ``max_active`` active unexpired records.
+
+        Raises ``RecordExists``, ``QuotaExceeded``, ``RecordTooLarge`` or
+        ``CapacityExceeded``; on any of them nothing was written.
+        """
+
+    @abstractmethod
+    async def get(self, owner: str, task_id: str) -> StoredRecord:
+        """The live record under the key (a strongly consistent read).
+
+        Raises ``RecordNotFound`` if it is missing or expired.
+        """
+
+    @abstractmethod
+    async def replace(self, record: StoredRecord, expected_version: int) -> None:
+        """Overwrite the record if the stored version is ``expected_version``.
+
+        ``record.version`` must be ``expected_version + 1``. Raises
+        ``VersionConflict`` (carrying the current record) when another version
+        is stored, ``RecordNotFound`` when no live record exists, and
+        ``RecordTooLarge``; on any of them nothing was written.
+        """
+
+    @abstractmethod
+    async def delete(self, owner: str, task_id: str) -> bool:
+        """Remove the record. True if a live record was removed."""
+
+    @abstractmethod
+    async def list(self, owner: str, *, limit: int, cursor: str | None = None) -> Page:
+        """One page of the owner's live records, newest first.
+
+        A page may hold fewer than ``limit`` records even when more follow
+        (expired records are filtered after the fetch); only a ``None``
+        ``next_cursor`` means the end. Raises ``InvalidCursor`` for a cursor
+        that is malformed or was issued to another owner.
+        """
+
+    @abstractmethod
+    async def sweep_expired(self) -> int:
+        """Physically delete expired records; return how many.
+
+        Best effort, for backends that do not expire records natively. A
+        backend that does (DynamoDB's TTL) may return 0 without a request:
+        correctness never depends on the sweep, because reads filter expiry.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, default no-op
+        """Release connections. The default has nothing to release."""
+
+    def _count_request(self) -> None:
+        self.request_count += 1
+
+
+# -------------------------------------------------------------- list cursors
+#
+# A cursor names the last task id of a page, sealed with a MAC over the owner.
+# The MAC is not what keeps owners apart (every listing is keyed by the
+# caller's own owner, so a forged cursor can only move within the caller's own
+# tasks); it makes a garbage or foreign cursor a clear error instead of a
+# silent restart. A fixed key keeps cursors valid across replicas and restarts
+# with nothing to configure.
+
+_CURSOR_KEY = b"mcp-tasks-server/list-cursor/v1"
+_MAC_BYTES = 12
+
+
+def _cursor_mac(owner: str, task_id: str) -> bytes:
+    message = owner.encode() + b"\x00" + task_id.encode()
+    return hmac.digest(_CURSOR_KEY, message, hashlib.sha256)[:_MAC_BYTES]
+
+
+def encode_cursor(owner: str, last_task_id: str) -> str:
+    """An opaque cursor that resumes ``owner``'s listing after ``last_task_id``."""
+    raw = last_task_id.encode() + _cursor_mac(owner, last_task_id)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(owner: str, cursor: str) -> str:
+    """The task id a cursor resumes after. Raises ``InvalidCursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidCursor("Invalid cursor") from None
+    task_id_bytes, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    try:
+        task_id = task_id_bytes.decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidCursor("Invalid cursor") from None
+    if not is_valid_task_id(task_id) or not hmac.compare_digest(mac, _cursor_mac(owner, task_id)):
+        raise InvalidCursor("Invalid cursor")
+    return task_id

@@ -1,0 +1,151 @@
+"""All configuration, read once from ``MCP_TASKS_*`` environment variables.
+
+Only the entry points (the CLI, the reference server) call
+:func:`load_settings`; everything below them receives the ``Settings`` object.
+Library users may also build one in code: ``Settings(backend="memory")``.
+Keyword arguments win over the environment.
+
+Durations the protocol shows to clients (TTL, poll interval) are in
+milliseconds, as on the wire; operational intervals are in seconds. Each
+field's unit is in its name.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mcp_tasks_server.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+
+ENV_PREFIX = "MCP_TASKS_"
+
+_UNLIMITED_WORDS = frozenset({"unlimited", "none", "null"})
+
+
+def _parse_optional_ms(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() in _UNLIMITED_WORDS:
+        return None
+    return value
+
+
+OptionalMs = Annotated[int | None, BeforeValidator(_parse_optional_ms), Field(ge=1)]
+"""Milliseconds, or ``unlimited`` (``None``)."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the server. Each field is one ``MCP_TASKS_<NAME>`` variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+        use_attribute_docstrings=True,
+    )
+
+    # ------------------------------------------------------------ storage
+    backend: Literal["memory", "dynamodb"] = "memory"
+    """Where tasks are stored: ``memory`` (one process) or ``dynamodb`` (shared by replicas)."""
+
+    memory_max_tasks: int = Field(default=0, ge=0)
+    """Memory backend only: the most tasks held at once (0 = no cap beyond TTL expiry)."""
+
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    """How often expired tasks are removed from backends that do not expire them natively."""
+
+    dynamodb_table: str = Field(default="mcp_tasks", min_length=3, max_length=255)
+    """DynamoDB table name."""
+
+    dynamodb_endpoint: str | None = None
+    """DynamoDB endpoint URL; overrides ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL``."""
+
+    # ------------------------------------------------------------ task lifetime
+    default_ttl_ms: OptionalMs = 3_600_000
+    """TTL of a task whose client asked for none (``unlimited`` only if ``MAX_TTL_MS`` is)."""
+
+    max_ttl_ms: OptionalMs = 86_400_000
+    """Longest TTL granted; longer requests are clamped (``unlimited`` allows any)."""
+
+    poll_interval_ms: int = Field(default=1_000, ge=100, le=600_000)
+    """Poll interval suggested to clients."""
+
+    # ------------------------------------------------------------ limits
+    max_active_tasks_per_owner: int = Field(default=100, ge=0)
+    """Most unfinished tasks one owner may have at once (0 = no limit)."""
+
+    list_page_size: int = Field(default=50, ge=1, le=1_000)
+    """Tasks per ``tasks/list`` page."""
+
+    max_result_bytes: int = Field(default=262_144, ge=1_024)
+    """Largest tool result stored, as JSON bytes."""
+
+    max_error_bytes: int = Field(default=32_768, ge=256)
+    """Largest JSON-RPC error stored, as JSON bytes."""
+
+    max_input_bytes: int = Field(default=32_768, ge=256)
+    """Largest input request or input response payload, as JSON bytes."""
+
+    max_arguments_bytes: int = Field(default=32_768, ge=256)
+    """Largest tool-call arguments stored with a task, as JSON bytes."""
+
+    max_status_message_bytes: int = Field(default=2_048, ge=64)
+    """Longest status message, in UTF-8 bytes."""
+
+    # ------------------------------------------------------------ operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of the server's logs (always on stderr)."""
+
+    @model_validator(mode="after")
+    def _ttls_are_consistent(self) -> Settings:
+        if self.max_ttl_ms is not None:
+            if self.default_ttl_ms is None:
+                raise ValueError(
+                    "MCP_TASKS_DEFAULT_TTL_MS may be unlimited only when "
+                    "MCP_TASKS_MAX_TTL_MS is unlimited too"
+                )
+            if self.default_ttl_ms > self.max_ttl_ms:
+                raise ValueError("MCP_TASKS_DEFAULT_TTL_MS must not exceed MCP_TASKS_MAX_TTL_MS")
+        return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment, with ``overrides`` taking precedence.
+
+    Raises ``ConfigError`` whose message names each bad variable, the value
+    it had and what it accepts, ready to print as a one-line startup error.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        if not error["loc"]:  # a cross-field rule: its message names the variables
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        name = str(error["loc"][0])
+        variable = ENV_PREFIX + name.upper()
+        accepted = _accepted_values(name)
+        problem = f"{variable}={error['input']!r} is invalid: {error['msg']}"
+        if accepted:
+            problem += f" (accepted: {accepted})"
+        problems.append(problem)
+    return "; ".join(problems)
+
+
+def _accepted_values(name: str) -> str:
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return ""
+    choices = typing.get_args(field.annotation)
+    if typing.get_origin(field.annotation) is Literal:
+        return ", ".join(str(choice) for choice in choices)
+    return ""

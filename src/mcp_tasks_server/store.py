@@ -1,0 +1,465 @@
+"""The task store: every lifecycle rule, written once, over any backend.
+
+The store owns what a backend must not know: the state machine, TTL policy,
+owner isolation, quotas, size caps and the retry discipline for races. Each
+public method costs the fewest backend requests the rules allow:
+
+* ``create`` is one conditional write, answered only once it is stored;
+* ``get`` is one strongly consistent read;
+* a change to a task is one conditional write when the caller already holds
+  the task's latest record (the runner always does), otherwise a read and a
+  write; a lost race costs no extra read, because the conflict carries the
+  winner's record;
+* a ``list`` page is one request.
+
+Races are settled by version. When a change can be re-validated against the
+winner's record (a status message, say) it is retried, a bounded number of
+times. When re-validation fails (a cancel that lost to a completion) the
+loser gets the state machine's error: exactly one writer wins.
+
+Missing, expired and foreign tasks are indistinguishable: all three raise the
+same ``TaskNotFound``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic_core
+
+from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
+from mcp_tasks_server.errors import (
+    BackendUnavailable,
+    CapacityExceeded,
+    ConcurrentModification,
+    InvalidArgument,
+    InvalidTransition,
+    PayloadTooLarge,
+    RecordExists,
+    RecordNotFound,
+    RecordTooLarge,
+    StorageFull,
+    StorageUnavailable,
+    TaskNotFound,
+    TaskTerminal,
+    VersionConflict,
+)
+from mcp_tasks_server.model import (
+    InputRequest,
+    Progress,
+    TaskRecord,
+    TaskStatus,
+    ToolRequest,
+    is_valid_task_id,
+    new_task_id,
+)
+from mcp_tasks_server.settings import Settings
+
+__all__ = ["InputDelivery", "TaskPage", "TaskStore"]
+
+Change = Callable[[TaskRecord], TaskRecord]
+"""Turns the current record into the next one, or raises if it may not change."""
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    records: list[TaskRecord]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputDelivery:
+    """What ``deliver_input`` did: the record after it, and which keys it took."""
+
+    record: TaskRecord
+    accepted: frozenset[str] = field(default_factory=frozenset)
+    ignored: frozenset[str] = field(default_factory=frozenset)
+
+
+class TaskStore:
+    """Lifecycle rules over a :class:`StorageBackend`.
+
+    Every method takes the owner first; a task is only ever reachable by the
+    owner it was created for.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        settings: Settings | None = None,
+        *,
+        max_retries: int = 8,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings if settings is not None else Settings()
+        self.max_retries = max_retries
+
+    @property
+    def clock(self) -> Callable[[], int]:
+        return self.backend.clock
+
+    # ------------------------------------------------------------------ TTL
+
+    def effective_ttl_ms(self, requested_ms: int | None) -> int | None:
+        """The TTL the server grants for a request (``None`` = unlimited).
+
+        No request gets the default. A request above the maximum is clamped
+        to it: the spec lets the server override the TTL, and it reports the
+        value it actually used.
+        """
+        if requested_ms is None:
+            return self.settings.default_ttl_ms
+        if isinstance(requested_ms, bool) or not isinstance(requested_ms, int):
+            raise InvalidArgument("ttl must be an integer number of milliseconds")
+        if requested_ms < 1:
+            raise InvalidArgument("ttl must be at least 1 millisecond")
+        ceiling = self.settings.max_ttl_ms
+        return requested_ms if ceiling is None else min(requested_ms, ceiling)
+
+    # ------------------------------------------------------------------ reads
+
+    async def create(
+        self,
+        owner: str,
+        request: ToolRequest,
+        *,
+        ttl_ms: int | None = None,
+        tool_error_status: TaskStatus = TaskStatus.FAILED,
+    ) -> TaskRecord:
+        """Store a new ``working`` task and return it. One conditional write."""
+        if not owner:
+            raise InvalidArgument("owner must not be empty")
+        if tool_error_status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
+            raise InvalidArgument("tool_error_status must be failed or completed")
+        self._check_size("tool arguments", request.arguments, self.settings.max_arguments_bytes)
+        ttl = self.effective_ttl_ms(ttl_ms)
+        quota = self.settings.max_active_tasks_per_owner or None
+        for _ in range(3):  # an id collision needs 2**130 luck; retrying is still right
+            now = self.clock()
+            record = TaskRecord(
+                task_id=new_task_id(now),
+                owner=owner,
+                created_at_ms=now,
+                last_updated_at_ms=now,
+                ttl_ms=ttl,
+                expires_at_ms=None if ttl is None else now + ttl,
+                poll_interval_ms=self.settings.poll_interval_ms,
+                request=request,
+                tool_error_status=tool_error_status,
+                version=1,
+            )
+            with self._backend_errors():
+                try:
+                    await self.backend.create(_stored(record), max_active=quota)
+                except RecordExists:
+                    continue
+            return record
+        raise ConcurrentModification("could not allocate a unique task id")
+
+    async def get(self, owner: str, task_id: str) -> TaskRecord:
+        """The task as stored now. One strongly consistent read."""
+        if not is_valid_task_id(task_id):
+            raise TaskNotFound(task_id)
+        with self._backend_errors():
+            try:
+                stored = await self.backend.get(owner, task_id)
+            except RecordNotFound:
+                raise TaskNotFound(task_id) from None
+        return self._decode(stored, owner, task_id)
+
+    async def list(
+        self, owner: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> TaskPage:
+        """One page of the owner's live tasks, newest first. One request."""
+        page_size = self.settings.list_page_size
+        if limit is not None:
+            page_size = max(1, min(limit, page_size))
+        with self._backend_errors():
+            page = await self.backend.list(owner, limit=page_size, cursor=cursor)
+        now = self.clock()
+        records = [
+            self._decode(stored, owner, stored.task_id)
+            for stored in page.records
+            if not stored.is_expired(now)
+        ]
+        return TaskPage(records, page.next_cursor)
+
+    # ------------------------------------------------------------------ changes
+
+    async def update(
+        self,
+        owner: str,
+        task_id: str,
+        *,
+        status_message: str | None = _UNSET,
+        progress: Progress | None = _UNSET,
+        known: TaskRecord | None = None,
+    ) -> TaskRecord:
+        """Change the status message and/or progress of an unfinished task."""
+        changes: dict[str, Any] = {}
+        if status_message is not _UNSET:
+            self._check_message(status_message)
+            changes["status_message"] = status_message
+        if progress is not _UNSET:
+            changes["progress"] = progress
+
+        def change(current: TaskRecord) -> TaskRecord:
+            if current.is_terminal:
+                raise TaskTerminal(current.status)
+            return current.model_copy(update=changes)
+
+        return await self._change(owner, task_id, change, known)
+
+    async def complete(
+        self,
+        owner: str,
+        task_id: str,
+        result: Mapping[str, Any],
+        *,
+        status_message: str | None = None,
+        known: TaskRecord | None = None,
+    ) -> TaskRecord:
+        """Finish the task with a ``CallToolResult``.
+
+        A result with ``isError: true`` ends the task in the status it was
+        created to use for tool errors (``failed`` or ``completed``).
+        """
+        result = dict(result)
+        self._check_size("result", result, self.settings.max_result_bytes)
+        self._check_message(status_message)
+
+        def change(current: TaskRecord) -> TaskRecord:
+            target = current.tool_error_status if result.get("isError") else TaskStatus.COMPLETED
+            _require_transition(current, target)
+            return current.model_copy(
+                update={
+                    "status": target,
+                    "status_message": status_message,
+                    "result": result,
+                    "input_requests": {},
+                }
+            )
+
+        return await self._change(owner, task_id, change, known)
+
+    async def fail(
+        self,
+        owner: str,
+        task_id: str,
+        error: Mapping[str, Any],
+        *,
+        status_message: str | None = None,
+        known: TaskRecord | None = None,
+    ) -> TaskRecord:
+        """Finish the task as ``failed`` with a JSON-RPC error object ``{code, message}``."""
+        error = dict(error)
+        if not isinstance(error.get("code"), int) or not isinstance(error.get("message"), str):
+            raise InvalidArgument("error must be a JSON-RPC error object with code and message")
+        self._check_size("error", error, self.settings.max_error_bytes)
+        message = status_message if status_message is not None else error["message"]
+        message = _truncate_utf8(message, self.settings.max_status_message_bytes)
+
+        def change(current: TaskRecord) -> TaskRecord:
+            _require_transition(current, TaskStatus.FAILED)
+            return current.model_copy(
+                update={
+                    "status": TaskStatus.FAILED,
+                    "status_message": message,
+                    "error": error,
+                    "input_requests": {},
+                }
+            )
+
+        return await self._change(owner, task_id, change, known)
+
+    async def cancel(
+        self,
+        owner: str,
+        task_id: str,
+        *,
+        status_message: str | None = "Cancelled by request",
+        known: TaskRecord | None = None,
+    ) -> TaskRecord:
+        """Move the task to ``cancelled``. A finished task raises ``TaskTerminal``."""
+        self._check_message(status_message)
+
+        def change(current: TaskRecord) -> TaskRecord:
+            _require_transition(current, TaskStatus.CANCELLED)
+            return current.model_copy(
+                update={
+                    "status": TaskStatus.CANCELLED,
+                    "status_message": status_message,
+                    "input_requests": {},
+                }
+            )
+
+        return await self._change(owner, task_id, change, known)
+
+    async def request_input(
+        self,
+        owner: str,
+        task_id: str,
+        requests: Mapping[str, InputRequest],
+        *,
+        status_message: str | None = None,
+        known: TaskRecord | None = None,
+    ) -> TaskRecord:
+        """Park a ``working`` task in ``input_required`` with the given requests.
+
+        Keys are unique for the task's lifetime: a key already used by an
+        earlier round is refused.
+        """
+        if not requests:
+            raise InvalidArgument("at least one input request is needed")
+        payload = {key: value.model_dump() for key, value in requests.items()}
+        self._check_size("input requests", payload, self.settings.max_input_bytes)
+        self._check_message(status_message)
+
+        def change(current: TaskRecord) -> TaskRecord:
+            _require_transition(current, TaskStatus.INPUT_REQUIRED)
+            used = set(current.retired_input_keys) | set(current.input_responses)
+            reused = used.intersection(requests)
+            if reused:
+                raise InvalidArgument(f"input keys already used: {', '.join(sorted(reused))}")
+            return current.model_copy(
+                update={
+                    "status": TaskStatus.INPUT_REQUIRED,
+                    "status_message": status_message,
+                    "input_requests": dict(requests),
+                }
+            )
+
+        return await self._change(owner, task_id, change, known)
+
+    async def deliver_input(
+        self, owner: str, task_id: str, responses: Mapping[str, Any]
+    ) -> InputDelivery:
+        """Store answers to outstanding input requests.
+
+        Keys that are not outstanding are ignored, as the 2026 extension asks.
+        A partial answer keeps the task ``input_required``; once every request
+        is answered it moves back to ``working``, where its tool resumes.
+        """
+        responses = dict(responses)
+        self._check_size("input responses", responses, self.settings.max_input_bytes)
+        outcome: dict[str, frozenset[str]] = {}
+
+        def change(current: TaskRecord) -> TaskRecord:
+            accepted = frozenset(responses).intersection(current.input_requests)
+            outcome["accepted"] = accepted
+            if not accepted:
+                return current
+            remaining = {
+                key: request
+                for key, request in current.input_requests.items()
+                if key not in accepted
+            }
+            updates: dict[str, Any] = {
+                "input_requests": remaining,
+                "input_responses": {
+                    **current.input_responses,
+                    **{key: responses[key] for key in accepted},
+                },
+                "retired_input_keys": (*current.retired_input_keys, *sorted(accepted)),
+            }
+            if not remaining:
+                updates["status"] = TaskStatus.WORKING
+                updates["status_message"] = None
+            return current.model_copy(update=updates)
+
+        record = await self._change(owner, task_id, change, None)
+        accepted = outcome.get("accepted", frozenset())
+        return InputDelivery(record, accepted, frozenset(responses) - accepted)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _change(
+        self, owner: str, task_id: str, change: Change, known: TaskRecord | None
+    ) -> TaskRecord:
+        current = known if known is not None else await self.get(owner, task_id)
+        for _ in range(self.max_retries + 1):
+            updated = change(current)
+            if updated is current:
+                return current
+            now = max(self.clock(), current.last_updated_at_ms)
+            updated = updated.model_copy(
+                update={"version": current.version + 1, "last_updated_at_ms": now}
+            )
+            with self._backend_errors():
+                try:
+                    await self.backend.replace(_stored(updated), current.version)
+                except RecordNotFound:
+                    raise TaskNotFound(task_id) from None
+                except VersionConflict as conflict:
+                    if conflict.current is None:
+                        current = await self.get(owner, task_id)
+                    else:
+                        current = self._decode(conflict.current, owner, task_id)
+                    continue
+            return updated
+        raise ConcurrentModification(
+            f"Task {task_id} kept changing underneath {self.max_retries + 1} attempts"
+        )
+
+    def _decode(self, stored: StoredRecord, owner: str, task_id: str) -> TaskRecord:
+        record = TaskRecord.from_json(stored.data, stored.version)
+        # The key already scopes by owner; this re-check guards against a
+        # backend bug ever leaking another owner's record.
+        if record.owner != owner or record.task_id != task_id or record.is_expired(self.clock()):
+            raise TaskNotFound(task_id)
+        return record
+
+    def _check_size(self, what: str, value: Any, limit: int) -> None:
+        size = len(pydantic_core.to_json(value))
+        if size > limit:
+            raise PayloadTooLarge(what, size, limit)
+
+    def _check_message(self, message: str | None) -> None:
+        if message is not None:
+            size = len(message.encode())
+            if size > self.settings.max_status_message_bytes:
+                raise PayloadTooLarge(
+                    "status message", size, self.settings.max_status_message_bytes
+                )
+
+    @contextmanager
+    def _backend_errors(self) -> Iterator[None]:
+        """Translate the transient and capacity errors every operation may meet."""
+        try:
+            yield
+        except BackendUnavailable as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        except CapacityExceeded as exc:
+            raise StorageFull(str(exc)) from exc
+        except RecordTooLarge as exc:
+            raise PayloadTooLarge("task record", exc.size, exc.limit) from exc
+
+
+def _stored(record: TaskRecord) -> StoredRecord:
+    return StoredRecord(
+        owner=record.owner,
+        task_id=record.task_id,
+        version=record.version,
+        data=record.to_json(),
+        expires_at_ms=record.expires_at_ms,
+        active=record.is_active,
+    )
+
+
+def _require_transition(current: TaskRecord, target: TaskStatus) -> None:
+    if current.is_terminal:
+        raise TaskTerminal(current.status, target)
+    if not current.status.can_transition_to(target):
+        raise InvalidTransition(current.status, target)
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "..."
