@@ -33,7 +33,7 @@ def _parse_optional_ms(value: object) -> object:
     return value
 
 
-OptionalMs = Annotated[int | None, BeforeValidator(_parse_optional_ms), Field(ge=1)]
+OptionalMs = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_parse_optional_ms)]
 """Milliseconds, or ``unlimited`` (``None``)."""
 
 

@@ -23,15 +23,18 @@ same ``TaskNotFound``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import pydantic_core
 
 from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
 from mcp_tasks_server.errors import (
+    BackendError,
     BackendUnavailable,
     CapacityExceeded,
     ConcurrentModification,
@@ -64,6 +67,8 @@ Change = Callable[[TaskRecord], TaskRecord]
 """Turns the current record into the next one, or raises if it may not change."""
 
 _UNSET: Any = object()
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +380,29 @@ class TaskStore:
         record = await self._change(owner, task_id, change, None)
         accepted = outcome.get("accepted", frozenset())
         return InputDelivery(record, accepted, frozenset(responses) - accepted)
+
+    # ------------------------------------------------------------------ upkeep
+
+    async def run_expiry_sweeper(self) -> None:
+        """Remove expired records every ``sweep_interval_seconds``, until cancelled.
+
+        Run it in the server's task group. Correctness never depends on it
+        (reads filter expiry); it only returns memory and storage. Backends
+        that expire records natively are left alone. A failed sweep is
+        logged and retried at the next interval, never fatal.
+        """
+        if self.backend.expires_natively:
+            return
+        interval = self.settings.sweep_interval_seconds
+        while True:
+            await anyio.sleep(interval)
+            try:
+                removed = await self.backend.sweep_expired()
+            except BackendError as exc:
+                logger.warning("expiry sweep failed: %s", exc)
+                continue
+            if removed:
+                logger.debug("expiry sweep removed %d tasks", removed)
 
     # ------------------------------------------------------------------ internals
 

@@ -81,6 +81,10 @@ class StorageBackend(ABC):
     #: Name shown in logs and errors, e.g. ``"memory"`` or ``"dynamodb"``.
     name: str = "backend"
 
+    #: True when the store deletes expired records by itself (DynamoDB TTL), so
+    #: ``sweep_expired`` has nothing to do.
+    expires_natively: bool = False
+
     def __init__(self, *, clock: Clock = now_ms) -> None:
         self.clock = clock
         self.request_count = 0

@@ -1,0 +1,56 @@
+"""One ``backend`` fixture, parametrized over every storage backend.
+
+Each entry of ``BACKENDS`` is a factory: given the pytest request (to reach
+server fixtures) and a clock, it yields a ready backend. Adding a backend to
+the contract suite is adding one entry here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+
+from mcp_tasks_server.backends import MemoryBackend, StorageBackend
+from tests.clock import ManualClock
+
+BackendFactory = Callable[
+    [pytest.FixtureRequest, ManualClock], AbstractAsyncContextManager[StorageBackend]
+]
+
+
+@asynccontextmanager
+async def memory_backend(
+    request: pytest.FixtureRequest, clock: ManualClock
+) -> AsyncIterator[StorageBackend]:
+    backend = MemoryBackend(clock=clock)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "memory": memory_backend,
+}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def backend(
+    request: pytest.FixtureRequest, clock: ManualClock
+) -> AsyncIterator[StorageBackend]:
+    async with BACKENDS[request.param](request, clock) as ready:
+        yield ready
+
+
+@pytest.fixture
+def owner() -> str:
+    """A fresh owner per test, so tests never see each other's records."""
+    return f"owner-{uuid.uuid4().hex}"
