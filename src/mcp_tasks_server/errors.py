@@ -27,11 +27,15 @@ __all__ = [
     "InvalidArgument",
     "InvalidCursor",
     "InvalidTransition",
+    "ListingNotAllowed",
     "PayloadTooLarge",
+    "ProtocolFailure",
     "QuotaExceeded",
     "RecordExists",
     "RecordNotFound",
     "RecordTooLarge",
+    "ResultNotReady",
+    "ServerShuttingDown",
     "StorageFull",
     "StorageUnavailable",
     "TaskError",
@@ -143,6 +147,37 @@ class PayloadTooLarge(TaskError):
         self.what = what
         self.size = size
         self.limit = limit
+
+
+class ProtocolFailure(TaskError):
+    """Raised by a tool (through its protocol glue) to fail its task with a JSON-RPC error.
+
+    ``error`` is the JSON-RPC error object, ``{"code", "message", "data"?}``.
+    """
+
+    def __init__(self, code: int, message: str, data: object = None) -> None:
+        super().__init__(message)
+        self.error: dict[str, object] = {"code": code, "message": message}
+        if data is not None:
+            self.error["data"] = data
+
+
+class ResultNotReady(TaskError):
+    """A wait for a task's result ran out of time; the task is still running."""
+
+    def __init__(self, task_id: str, waited_seconds: float) -> None:
+        super().__init__(
+            f"Task {task_id} is still running after {waited_seconds:g} s; ask for its result again"
+        )
+        self.task_id = task_id
+
+
+class ListingNotAllowed(TaskError):
+    """Listing tasks needs an owner binding (authentication, a session, or stdio)."""
+
+
+class ServerShuttingDown(TaskError):
+    """The server is draining for shutdown and starts no new tasks."""
 
 
 class ConcurrentModification(TaskError):

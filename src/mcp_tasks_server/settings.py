@@ -96,6 +96,16 @@ class Settings(BaseSettings):
     max_status_message_bytes: int = Field(default=2_048, ge=64)
     """Longest status message, in UTF-8 bytes."""
 
+    # ------------------------------------------------------------ runtime
+    heartbeat_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    """How often a waiter re-reads a task another replica may have changed."""
+
+    result_wait_seconds: float = Field(default=600.0, gt=0)
+    """Longest a 2025-11-25 ``tasks/result`` blocks before answering that the task still runs."""
+
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    """On shutdown, how long running tasks may finish before they are marked failed."""
+
     # ------------------------------------------------------------ operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the server's logs (always on stderr)."""

@@ -1,0 +1,280 @@
+"""The runner: executes tool coroutines as background tasks.
+
+A task-augmented call is answered as soon as its task is stored; the tool
+then runs here, in a task group that lives as long as the server. The runner
+turns how the tool ends into the task's final state:
+
+============================  =============================================
+the tool                      the task
+============================  =============================================
+returns a CallToolResult      ``completed`` (or the task's tool-error status
+                              when ``isError`` is true)
+raises ``ProtocolFailure``    ``failed``, holding that JSON-RPC error
+raises anything else          ``failed`` with -32603; the traceback is
+                              logged, never shown to the client
+is cancelled                  stays ``cancelled``: the cancel was stored
+                              before the coroutine was interrupted
+============================  =============================================
+
+Waiting is event-driven within a process and polled across processes: a
+waiter (``tasks/result``, a tool waiting for input) wakes at once when a
+change happens on this replica, and otherwise re-reads the store every
+``heartbeat_interval_seconds``, so it never busy-loops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from mcp_tasks_server.context import TaskContext
+from mcp_tasks_server.errors import (
+    ProtocolFailure,
+    ResultNotReady,
+    ServerShuttingDown,
+    TaskError,
+    TaskNotFound,
+    TaskTerminal,
+)
+from mcp_tasks_server.model import TaskRecord, TaskStatus
+from mcp_tasks_server.store import TaskStore
+
+__all__ = ["INTERNAL_ERROR", "Invoke", "Listener", "Runner"]
+
+logger = logging.getLogger(__name__)
+
+Invoke = Callable[[TaskContext], Awaitable[Mapping[str, Any]]]
+"""Runs the tool for a task and returns its ``CallToolResult`` as JSON."""
+
+Listener = Callable[[TaskRecord], Awaitable[None]]
+"""Called after every change this replica makes to a task (for notifications)."""
+
+INTERNAL_ERROR = -32603
+STOPPED_MESSAGE = "The server running this task stopped before it finished"
+
+
+@dataclass(slots=True)
+class _Running:
+    scope: anyio.CancelScope
+    context: TaskContext
+
+
+class Runner:
+    """Runs tasks in the background; use as ``async with Runner(store) as runner``."""
+
+    def __init__(self, store: TaskStore) -> None:
+        self.store = store
+        self.settings = store.settings
+        self._group: anyio.abc.TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
+        self._running: dict[str, _Running] = {}
+        self._changed: dict[str, anyio.Event] = {}
+        self._listeners: list[Listener] = []
+        self._accepting = False
+        self._drained: anyio.Event | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        stack = AsyncExitStack()
+        self._group = await stack.enter_async_context(anyio.create_task_group())
+        self._exit_stack = stack
+        self._group.start_soon(self.store.run_expiry_sweeper, name="expiry sweeper")
+        self._accepting = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._group is not None
+        assert self._exit_stack is not None
+        with anyio.CancelScope(shield=True):
+            await self.shutdown()
+        self._group.cancel_scope.cancel()
+        return await self._exit_stack.__aexit__(exc_type, exc, tb)
+
+    @property
+    def running_task_ids(self) -> frozenset[str]:
+        return frozenset(self._running)
+
+    async def shutdown(self, grace_seconds: float | None = None) -> None:
+        """Stop accepting tasks, give running ones a grace period, then fail the rest.
+
+        After this returns, no task this replica was running is left
+        ``working``: each either finished on its own or is ``failed`` with a
+        message saying the server stopped.
+        """
+        self._accepting = False
+        grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        if self._running:
+            self._drained = anyio.Event()
+            with anyio.move_on_after(grace):
+                await self._drained.wait()
+        for task_id, running in list(self._running.items()):
+            running.scope.cancel()
+            try:
+                record = await self.store.fail(
+                    running.context.record.owner,
+                    task_id,
+                    {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE},
+                    known=running.context.record,
+                )
+            except TaskError as exc:
+                logger.warning("could not mark task %s as stopped: %s", task_id, exc)
+                continue
+            await self.published(record)
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, record: TaskRecord, invoke: Invoke) -> None:
+        """Run ``invoke`` for the stored ``record`` in the background."""
+        if not self._accepting or self._group is None:
+            raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
+        context = TaskContext(self, record)
+        self._running[record.task_id] = _Running(anyio.CancelScope(), context)
+        self._group.start_soon(self._run, context, invoke, name=f"task {record.task_id}")
+
+    async def _run(self, context: TaskContext, invoke: Invoke) -> None:
+        task_id = context.task_id
+        running = self._running[task_id]
+        result: Mapping[str, Any] | None = None
+        error: dict[str, Any] | None = None
+        try:
+            with running.scope:
+                result = await invoke(context)
+        except ProtocolFailure as failure:
+            error = dict(failure.error)
+        except Exception:
+            logger.exception("tool %r of task %s raised", context.record.request.name, task_id)
+            error = {"code": INTERNAL_ERROR, "message": "The tool failed unexpectedly"}
+        finally:
+            self._running.pop(task_id, None)
+            if not self._running and self._drained is not None:
+                self._drained.set()
+        if running.scope.cancel_called or (result is None and error is None):
+            self._wake(task_id)
+            return  # cancelled: the stored state already says so
+        await self._finish(context, result, error)
+
+    async def _finish(
+        self,
+        context: TaskContext,
+        result: Mapping[str, Any] | None,
+        error: dict[str, Any] | None,
+    ) -> None:
+        record = context.record
+        try:
+            await context.flush_progress()
+            if error is not None:
+                record = await self.store.fail(record.owner, record.task_id, error, known=record)
+            else:
+                assert result is not None
+                record = await self.store.complete(
+                    record.owner, record.task_id, result, known=context.record
+                )
+        except (TaskTerminal, TaskNotFound):
+            # A cancel won the race, or the task expired: its stored state stands.
+            self._wake(record.task_id)
+            return
+        except TaskError as exc:
+            logger.error("could not store the outcome of task %s: %s", record.task_id, exc)
+            if error is None:  # e.g. an oversize result: fail the task with the reason
+                await self._fail_quietly(context, str(exc))
+            return
+        await self.published(record)
+
+    async def _fail_quietly(self, context: TaskContext, message: str) -> None:
+        record = context.record
+        try:
+            record = await self.store.fail(
+                record.owner,
+                record.task_id,
+                {"code": INTERNAL_ERROR, "message": message},
+            )
+        except TaskError as exc:
+            logger.error("could not fail task %s: %s", record.task_id, exc)
+            return
+        await self.published(record)
+
+    def cancel_local(self, task_id: str) -> bool:
+        """Interrupt the task's coroutine if it runs here. True if it did."""
+        running = self._running.get(task_id)
+        if running is None:
+            return False
+        running.context._mark_cancelled()
+        running.scope.cancel()
+        self._wake(task_id)
+        return True
+
+    def latest_record(self, task_id: str) -> TaskRecord | None:
+        """The newest record this replica holds for a task it runs, if any."""
+        running = self._running.get(task_id)
+        return running.context.record if running is not None else None
+
+    # ------------------------------------------------------------------ changes
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def published(self, record: TaskRecord) -> None:
+        """Tell waiters and listeners that ``record`` is the task's new state."""
+        self._wake(record.task_id)
+        for listener in self._listeners:
+            try:
+                await listener(record)
+            except Exception:
+                logger.exception("task listener failed for task %s", record.task_id)
+
+    def _wake(self, task_id: str) -> None:
+        event = self._changed.pop(task_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_for_change(self, task_id: str, max_wait: float) -> None:
+        """Return when this replica changes the task, or after ``max_wait`` seconds."""
+        event = self._changed.setdefault(task_id, anyio.Event())
+        with anyio.move_on_after(max_wait):
+            await event.wait()
+
+    async def wait_for_answers(self, record: TaskRecord, keys: set[str]) -> TaskRecord:
+        """Wait until the task has answers for ``keys`` and is ``working`` again."""
+        poll = self.settings.heartbeat_interval_seconds
+        while True:
+            if record.status is TaskStatus.WORKING and keys.issubset(record.input_responses):
+                return record
+            if record.is_terminal:
+                # Cancelled elsewhere: stop this coroutine the way a local cancel would.
+                self.cancel_local(record.task_id)
+                await anyio.lowlevel.checkpoint()
+            await self.wait_for_change(record.task_id, poll)
+            record = await self.store.get(record.owner, record.task_id)
+            running = self._running.get(record.task_id)
+            if running is not None:
+                running.context._adopt(record)
+
+    async def wait_for_terminal(
+        self, owner: str, task_id: str, max_wait: float | None = None
+    ) -> TaskRecord:
+        """The task once it is finished; raises ``ResultNotReady`` after ``max_wait`` seconds."""
+        limit = self.settings.result_wait_seconds if max_wait is None else max_wait
+        poll_ceiling = self.settings.heartbeat_interval_seconds
+        delay = 0.05
+        with anyio.move_on_after(limit):
+            while True:
+                record = await self.store.get(owner, task_id)
+                if record.is_terminal:
+                    return record
+                await self.wait_for_change(task_id, delay)
+                delay = min(delay * 2, poll_ceiling)
+        raise ResultNotReady(task_id, limit)

@@ -1,0 +1,80 @@
+"""``TaskService``: the operations every protocol adapter offers, written once.
+
+Adapters translate wire shapes into these calls and the errors back into
+their era's codes; the rules (owner binding, listing only with an owner,
+cancel stopping the coroutine, answers waking the tool) live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mcp_tasks_server.errors import ListingNotAllowed
+from mcp_tasks_server.model import TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.runner import Invoke, Runner
+from mcp_tasks_server.store import InputDelivery, TaskPage, TaskStore
+
+__all__ = ["TaskService"]
+
+
+class TaskService:
+    """Create, read, list, cancel, await and answer tasks on behalf of an owner."""
+
+    def __init__(self, store: TaskStore, runner: Runner) -> None:
+        self.store = store
+        self.runner = runner
+
+    async def create(
+        self,
+        owner: Owner,
+        request: ToolRequest,
+        invoke: Invoke,
+        *,
+        ttl_ms: int | None = None,
+        tool_error_status: TaskStatus = TaskStatus.FAILED,
+    ) -> TaskRecord:
+        """Store a task, then start its tool. Returns once the task is durable."""
+        record = await self.store.create(
+            owner.key, request, ttl_ms=ttl_ms, tool_error_status=tool_error_status
+        )
+        self.runner.start(record, invoke)
+        return record
+
+    async def get(self, owner: Owner, task_id: str) -> TaskRecord:
+        return await self.store.get(owner.key, task_id)
+
+    async def list(self, owner: Owner, cursor: str | None = None) -> TaskPage:
+        if not owner.can_list:
+            raise ListingNotAllowed(
+                "Listing tasks needs an authenticated caller, an HTTP session or stdio"
+            )
+        return await self.store.list(owner.key, cursor=cursor)
+
+    async def cancel(self, owner: Owner, task_id: str) -> TaskRecord:
+        """Store ``cancelled`` (so every replica sees it at once), then stop the coroutine.
+
+        Raises ``TaskTerminal`` for a finished task; each era decides whether
+        that is an error.
+        """
+        known = self.runner.latest_record(task_id)
+        if known is not None and known.owner != owner.key:
+            known = None
+        record = await self.store.cancel(owner.key, task_id, known=known)
+        self.runner.cancel_local(task_id)
+        await self.runner.published(record)
+        return record
+
+    async def result(self, owner: Owner, task_id: str, max_wait: float | None = None) -> TaskRecord:
+        """The task once finished, waiting for it (``ResultNotReady`` after ``max_wait`` s)."""
+        return await self.runner.wait_for_terminal(owner.key, task_id, max_wait)
+
+    async def deliver_input(
+        self, owner: Owner, task_id: str, responses: Mapping[str, Any]
+    ) -> InputDelivery:
+        """Store answers; the waiting tool resumes once every request is answered."""
+        delivery = await self.store.deliver_input(owner.key, task_id, responses)
+        if delivery.accepted:
+            await self.runner.published(delivery.record)
+        return delivery
