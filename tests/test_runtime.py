@@ -17,7 +17,7 @@ from mcp_tasks_server import (
     TaskTerminal,
     ToolRequest,
 )
-from mcp_tasks_server.context import TaskContext
+from mcp_tasks_server.context import StoredTaskContext as TaskContext
 from mcp_tasks_server.errors import ListingNotAllowed, ProtocolFailure, ResultNotReady
 from mcp_tasks_server.owner import ANONYMOUS, LOCAL, bind_owner
 from mcp_tasks_server.runner import STOPPED_MESSAGE, Runner

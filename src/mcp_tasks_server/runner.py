@@ -35,7 +35,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from mcp_tasks_server.context import TaskContext
+from mcp_tasks_server.context import StoredTaskContext
 from mcp_tasks_server.errors import (
     ProtocolFailure,
     ResultNotReady,
@@ -51,7 +51,7 @@ __all__ = ["INTERNAL_ERROR", "Invoke", "Listener", "Runner"]
 
 logger = logging.getLogger(__name__)
 
-Invoke = Callable[[TaskContext], Awaitable[Mapping[str, Any]]]
+Invoke = Callable[[StoredTaskContext], Awaitable[Mapping[str, Any]]]
 """Runs the tool for a task and returns its ``CallToolResult`` as JSON."""
 
 Listener = Callable[[TaskRecord], Awaitable[None]]
@@ -64,7 +64,7 @@ STOPPED_MESSAGE = "The server running this task stopped before it finished"
 @dataclass(slots=True)
 class _Running:
     scope: anyio.CancelScope
-    context: TaskContext
+    context: StoredTaskContext
 
 
 class Runner:
@@ -141,11 +141,11 @@ class Runner:
         """Run ``invoke`` for the stored ``record`` in the background."""
         if not self._accepting or self._group is None:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
-        context = TaskContext(self, record)
+        context = StoredTaskContext(self, record)
         self._running[record.task_id] = _Running(anyio.CancelScope(), context)
         self._group.start_soon(self._run, context, invoke, name=f"task {record.task_id}")
 
-    async def _run(self, context: TaskContext, invoke: Invoke) -> None:
+    async def _run(self, context: StoredTaskContext, invoke: Invoke) -> None:
         task_id = context.task_id
         running = self._running[task_id]
         result: Mapping[str, Any] | None = None
@@ -169,7 +169,7 @@ class Runner:
 
     async def _finish(
         self,
-        context: TaskContext,
+        context: StoredTaskContext,
         result: Mapping[str, Any] | None,
         error: dict[str, Any] | None,
     ) -> None:
@@ -194,7 +194,7 @@ class Runner:
             return
         await self.published(record)
 
-    async def _fail_quietly(self, context: TaskContext, message: str) -> None:
+    async def _fail_quietly(self, context: StoredTaskContext, message: str) -> None:
         record = context.record
         try:
             record = await self.store.fail(

@@ -1,0 +1,378 @@
+"""``Tasks``: the one object that gives an ``MCPServer`` durable tasks.
+
+::
+
+    tasks = Tasks(Settings())
+    server = MCPServer("my-server")
+
+    @tasks.tool(task_support="optional")
+    async def render(pages: int, ctx: TaskContext) -> str:
+        for page in range(pages):
+            await ctx.report_progress(page, pages)
+        return "rendered"
+
+    tasks.install(server)
+
+The design constraint: ``mcp`` 2.3 fixes a server's extensions, middleware
+and lifespan at construction, and has no task support of its own. ``install``
+therefore attaches three things through the SDK's construction seams, all in
+:meth:`Tasks.install` and nowhere else (the SDK is pinned to ``<2.4``, and
+``tests/protocol`` fails loudly if a seam moves):
+
+* a **lifespan** around the server's own, which opens the storage backend
+  and the runner's task group, so tasks outlive the request that made them;
+* the **2025-11-25 adapter** as middleware (the only layer that can answer a
+  task-augmented ``tools/call`` before the SDK's result sieve rejects it);
+* the **2026-07-28 extension** ``io.modelcontextprotocol/tasks``, with its
+  methods and its ``tools/call`` interceptor;
+
+plus, for clients with no task support, the **tasks-as-tools** fallback.
+
+A task tool is registered with the SDK through a thin wrapper: the SDK still
+validates the tool's arguments and builds its schema from the tool's own
+signature, and the wrapper hands the tool a :class:`TaskContext`, stored
+when the call runs as a task, inline otherwise.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer, authenticated_principal
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult
+
+from mcp_tasks_server.backends import StorageBackend, build_backend
+from mcp_tasks_server.context import StoredTaskContext, TaskContext
+from mcp_tasks_server.errors import ProtocolFailure
+from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.owner import Owner, bind_owner
+from mcp_tasks_server.runner import Invoke, Runner
+from mcp_tasks_server.service import TaskService
+from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.store import TaskStore
+
+__all__ = ["InlineTaskContext", "TaskSupport", "TaskTool", "Tasks"]
+
+logger = logging.getLogger(__name__)
+
+ToolFunction = TypeVar("ToolFunction", bound=Callable[..., Any])
+
+# The name of the SDK Context parameter the wrapper adds. It must not start
+# with an underscore (the SDK refuses those) and must not clash with a tool's
+# own parameters.
+_SDK_CONTEXT_PARAM = "mcp_tasks_request_context"
+
+# Set while a tool runs as a stored task, so its wrapper hands it that context.
+_CURRENT_TASK: contextvars.ContextVar[StoredTaskContext | None] = contextvars.ContextVar(
+    "mcp_tasks_current_task", default=None
+)
+
+
+class TaskSupport(StrEnum):
+    """How a tool may be called, as ``execution.taskSupport`` says on the wire."""
+
+    FORBIDDEN = "forbidden"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTool:
+    """A tool registered through :meth:`Tasks.tool`."""
+
+    name: str
+    support: TaskSupport
+
+
+class Tasks:
+    """Durable tasks for one ``MCPServer``: storage, runner, and every protocol era."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, backend: StorageBackend | None = None
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.backend = backend if backend is not None else build_backend(self.settings)
+        self.store = TaskStore(self.backend, self.settings)
+        self.runner = Runner(self.store)
+        self.service = TaskService(self.store, self.runner)
+        self.tools: dict[str, TaskTool] = {}
+        self._server: MCPServer[Any] | None = None
+        self._pending: list[Callable[[MCPServer[Any]], None]] = []
+
+    @property
+    def server(self) -> MCPServer[Any]:
+        if self._server is None:
+            raise RuntimeError("Tasks.install(server) has not been called yet")
+        return self._server
+
+    # ------------------------------------------------------------------ tools
+
+    def tool(
+        self,
+        name: str | None = None,
+        *,
+        task_support: TaskSupport | str = TaskSupport.OPTIONAL,
+        title: str | None = None,
+        description: str | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> Callable[[ToolFunction], ToolFunction]:
+        """Register a task-capable tool (before or after :meth:`install`).
+
+        The tool is a plain ``async def``; a parameter annotated
+        :class:`TaskContext` receives the task context. ``task_support`` is
+        ``optional`` (the client chooses), ``required`` (always a task) or
+        ``forbidden`` (never a task; the context then always runs inline).
+        """
+        support = TaskSupport(task_support)
+
+        def register(fn: ToolFunction) -> ToolFunction:
+            tool_name = name or fn.__name__
+            if tool_name in self.tools:
+                raise ValueError(f"A task tool named {tool_name!r} is already registered")
+            self.tools[tool_name] = TaskTool(tool_name, support)
+            wrapper = _sdk_wrapper(fn)
+
+            def add(server: MCPServer[Any]) -> None:
+                server.add_tool(
+                    wrapper,
+                    name=tool_name,
+                    title=title,
+                    description=description or inspect.getdoc(fn),
+                    meta=meta,
+                    structured_output=structured_output,
+                )
+
+            if self._server is not None:
+                add(self._server)
+            else:
+                self._pending.append(add)
+            return fn
+
+        return register
+
+    def support_of(self, tool_name: str) -> TaskSupport:
+        """The task support of a tool; tools not registered here are ``forbidden``."""
+        tool = self.tools.get(tool_name)
+        return tool.support if tool is not None else TaskSupport.FORBIDDEN
+
+    # ------------------------------------------------------------------ install
+
+    def install(self, server: MCPServer[Any]) -> None:
+        """Give ``server`` tasks in every era. Call once, before the server runs."""
+        if self._server is not None:
+            raise RuntimeError("Tasks.install was already called")
+        from mcp_tasks_server.protocol.extension import TasksExtension
+        from mcp_tasks_server.protocol.legacy import LegacyTasksMiddleware
+        from mcp_tasks_server.protocol.tools import install_task_tools
+
+        self._server = server
+        for add in self._pending:
+            add(server)
+        self._pending.clear()
+
+        lowlevel = server._lowlevel_server
+        inner_lifespan = lowlevel.lifespan
+
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[Any]:
+            async with self.running(), inner_lifespan(app) as state:
+                yield state
+
+        lowlevel.lifespan = lifespan
+        server.middleware.append(LegacyTasksMiddleware(self))
+        server._apply_extension(TasksExtension(self))
+        server._install_extension_interceptor()
+        install_task_tools(self, server)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Tasks]:
+        """Open the backend and the runner for the server's lifetime.
+
+        ``install`` wires this into the server's lifespan; call it yourself
+        only to run the task machinery without an ``MCPServer``.
+        """
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.backend.aclose)
+            await stack.enter_async_context(self.runner)
+            yield self
+
+    # ------------------------------------------------------------------ for adapters
+
+    def owner(self, ctx: Any) -> Owner:
+        """The owner of a request, by the one rule in :mod:`mcp_tasks_server.owner`.
+
+        ``ctx`` is the SDK's ``ServerRequestContext``. An HTTP session only
+        counts when the SDK established it (stateful mode validates the
+        session id and binds it to the credential that created it); a
+        stateless server ignores whatever session header a client sends.
+        """
+        principal = authenticated_principal(ctx)
+        connection = getattr(ctx.session, "_connection", None)
+        session_id = getattr(connection, "session_id", None)
+        return bind_owner(
+            principal=principal,
+            session_id=session_id if isinstance(session_id, str) else None,
+            local=getattr(ctx, "request", None) is None,
+        )
+
+    async def start_task(
+        self,
+        owner: Owner,
+        tool_name: str,
+        arguments: Mapping[str, Any] | None,
+        *,
+        ttl_ms: int | None = None,
+        tool_error_status: TaskStatus = TaskStatus.FAILED,
+    ) -> TaskRecord:
+        """Store a task for a tool call and start running it. Returns once durable."""
+        args = dict(arguments or {})
+        return await self.service.create(
+            owner,
+            ToolRequest(name=tool_name, arguments=args),
+            self.invoke(tool_name, args),
+            ttl_ms=ttl_ms,
+            tool_error_status=tool_error_status,
+        )
+
+    def invoke(self, tool_name: str, arguments: dict[str, Any]) -> Invoke:
+        """How the runner runs a tool call in the background, through the SDK."""
+
+        async def run(context: StoredTaskContext) -> Mapping[str, Any]:
+            token = _CURRENT_TASK.set(context)
+            try:
+                result = await self.server.call_tool(tool_name, arguments)
+            except MCPError as exc:
+                raise ProtocolFailure(exc.error.code, exc.error.message, exc.error.data) from exc
+            except UnexpectedToolError as exc:
+                raise (exc.__cause__ or exc) from exc
+            except ToolError as exc:
+                return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+            finally:
+                _CURRENT_TASK.reset(token)
+            if not isinstance(result, CallToolResult):
+                raise ProtocolFailure(-32603, "The tool asked for input the task flow cannot relay")
+            return _result_json(result)
+
+        return run
+
+
+def _result_json(result: CallToolResult) -> dict[str, Any]:
+    data = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    data.pop("resultType", None)
+    return data
+
+
+class InlineTaskContext(TaskContext):
+    """The context of a task tool called without a task: reports through the request."""
+
+    def __init__(self, context: Context[Any, Any]) -> None:
+        self._context = context
+        self._last_progress = 0.0
+
+    @property
+    def task_id(self) -> str | None:
+        return None
+
+    @property
+    def is_cancelled(self) -> bool:
+        return False
+
+    async def set_status(self, message: str | None) -> None:
+        if message:
+            await self.report_progress(self._last_progress, message=message)
+
+    async def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        self._last_progress = progress
+        await self._context.report_progress(progress, total, message)
+
+    async def request_input(
+        self, requests: Mapping[str, InputRequest], *, status_message: str | None = None
+    ) -> dict[str, Any]:
+        """Ask inline with ``elicitation/create`` where the connection allows it."""
+        answers: dict[str, Any] = {}
+        session = self._context.session
+        for key, request in requests.items():
+            if request.method != "elicitation/create":
+                raise ProtocolFailure(
+                    -32600, f"{request.method} needs a task; call this tool as a task"
+                )
+            try:
+                result = await session.elicit_form(
+                    message=request.params.get("message", status_message or ""),
+                    requested_schema=request.params.get("requestedSchema", {}),
+                    related_request_id=self._context.request_id,
+                )
+            except Exception as exc:
+                raise ProtocolFailure(
+                    -32600, "This tool needs input from the client; call it as a task"
+                ) from exc
+            answers[key] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return answers
+
+
+def _sdk_wrapper(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Wrap a task tool so the SDK sees its own parameters plus an SDK ``Context``.
+
+    The ``TaskContext`` parameter (if any) is removed from what the SDK sees
+    and filled in on each call: the stored task's context in the background,
+    an inline one otherwise.
+    """
+    hints = typing.get_type_hints(fn, include_extras=True)
+    signature = inspect.signature(fn)
+    task_param = next(
+        (
+            name
+            for name, hint in hints.items()
+            if name != "return" and inspect.isclass(hint) and issubclass(hint, TaskContext)
+        ),
+        None,
+    )
+    if _SDK_CONTEXT_PARAM in signature.parameters:
+        raise ValueError(f"A task tool may not have a parameter named {_SDK_CONTEXT_PARAM!r}")
+
+    parameters = [
+        parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
+        for parameter in signature.parameters.values()
+        if parameter.name != task_param
+    ]
+    parameters.append(
+        inspect.Parameter(_SDK_CONTEXT_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+    )
+    annotations = {p.name: p.annotation for p in parameters}
+    if "return" in hints:
+        annotations["return"] = hints["return"]
+
+    @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+    async def wrapper(**kwargs: Any) -> Any:
+        request_context: Context[Any, Any] = kwargs.pop(_SDK_CONTEXT_PARAM)
+        if task_param is not None:
+            stored = _CURRENT_TASK.get()
+            kwargs[task_param] = (
+                stored if stored is not None else InlineTaskContext(request_context)
+            )
+        outcome = fn(**kwargs)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        return outcome
+
+    del wrapper.__wrapped__  # the SDK must read the signature below, not the tool's
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters,
+        return_annotation=hints.get("return", signature.return_annotation),
+    )
+    wrapper.__annotations__ = annotations
+    return wrapper

@@ -1,0 +1,98 @@
+"""Wire shapes of a task in each protocol era, built as plain dicts.
+
+Plain dicts, not SDK models, because the SDK's models dump with
+``exclude_none`` and would silently drop ``ttl: null`` / ``ttlMs: null``,
+which both eras require to be present.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mcp_tasks_server.model import TaskRecord, TaskStatus
+
+__all__ = [
+    "LEGACY_VERSION",
+    "MODERN_VERSION",
+    "RELATED_TASK_META",
+    "TASKS_EXTENSION",
+    "iso_timestamp",
+    "legacy_result",
+    "legacy_task",
+    "modern_task",
+    "modern_task_detail",
+]
+
+LEGACY_VERSION = "2025-11-25"
+MODERN_VERSION = "2026-07-28"
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+RELATED_TASK_META = "io.modelcontextprotocol/related-task"
+
+
+def iso_timestamp(epoch_ms: int) -> str:
+    """ISO 8601 in UTC with millisecond precision, e.g. ``2026-11-24T23:05:26.123Z``."""
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def legacy_task(record: TaskRecord) -> dict[str, Any]:
+    """The 2025-11-25 ``Task``: ``ttl`` and ``pollInterval``, ``ttl`` always present."""
+    task: dict[str, Any] = {
+        "taskId": record.task_id,
+        "status": record.status.value,
+        "createdAt": iso_timestamp(record.created_at_ms),
+        "lastUpdatedAt": iso_timestamp(record.last_updated_at_ms),
+        "ttl": record.ttl_ms,
+        "pollInterval": record.poll_interval_ms,
+    }
+    if record.status_message is not None:
+        task["statusMessage"] = record.status_message
+    return task
+
+
+def legacy_result(record: TaskRecord) -> dict[str, Any]:
+    """What ``tasks/result`` answers for a finished 2025-11-25 task that has a result.
+
+    Exactly the ``CallToolResult`` the call would have returned, with the
+    related-task ``_meta`` added and no ``resultType`` (a 2026 field that
+    must not leak onto this era's wire).
+    """
+    result = {key: value for key, value in (record.result or {}).items() if key != "resultType"}
+    result.setdefault("content", [])
+    meta = dict(result.get("_meta") or {})
+    meta[RELATED_TASK_META] = {"taskId": record.task_id}
+    result["_meta"] = meta
+    return result
+
+
+def modern_task(record: TaskRecord) -> dict[str, Any]:
+    """The 2026-07-28 task fields: ``ttlMs`` (present, may be null) and ``pollIntervalMs``."""
+    task: dict[str, Any] = {
+        "taskId": record.task_id,
+        "status": record.status.value,
+        "createdAt": iso_timestamp(record.created_at_ms),
+        "lastUpdatedAt": iso_timestamp(record.last_updated_at_ms),
+        "ttlMs": record.ttl_ms,
+        "pollIntervalMs": record.poll_interval_ms,
+    }
+    if record.status_message is not None:
+        task["statusMessage"] = record.status_message
+    return task
+
+
+def modern_task_detail(record: TaskRecord) -> dict[str, Any]:
+    """``tasks/get`` at 2026-07-28: the task, plus what its status makes available."""
+    detail = modern_task(record)
+    if record.status is TaskStatus.INPUT_REQUIRED:
+        detail["inputRequests"] = {
+            key: request.model_dump() for key, request in record.input_requests.items()
+        }
+    elif record.status is TaskStatus.COMPLETED and record.result is not None:
+        detail["result"] = {k: v for k, v in record.result.items() if k != "resultType"}
+    elif record.status is TaskStatus.FAILED:
+        detail["error"] = record.error or {
+            "code": -32603,
+            "message": record.status_message or "The task failed",
+        }
+    return detail

@@ -1,0 +1,202 @@
+"""Real transports for protocol tests: HTTP on a free loopback port, stdio subprocesses.
+
+* :func:`serve_http` runs an ``MCPServer`` under uvicorn on 127.0.0.1 inside
+  the test's event loop and yields its URL. The server must be fresh for
+  each run (the SDK's session manager runs once per app).
+* :func:`stdio_server` gives ``StdioServerParameters`` that start
+  ``python -m <module>`` in a subprocess, with the repository on the path.
+* :class:`RawHttp` speaks raw JSON-RPC over HTTP in either era, for
+  byte-exact assertions on what goes over the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import uvicorn
+from mcp import StdioServerParameters
+from mcp.server.mcpserver import MCPServer
+
+REPO = Path(__file__).resolve().parents[2]
+LEGACY = "2025-11-25"
+MODERN = "2026-07-28"
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def serve_http(server: MCPServer[Any], *, stateless: bool = False) -> AsyncIterator[str]:
+    """Run ``server`` over streamable HTTP on a free 127.0.0.1 port; yield its MCP URL."""
+    app = server.streamable_http_app(stateless_http=stateless, host="127.0.0.1")
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    runner = uvicorn.Server(config)
+    async with anyio.create_task_group() as group:
+        group.start_soon(runner.serve)
+        with anyio.fail_after(10):
+            while not runner.started:  # noqa: ASYNC110 - uvicorn exposes no event
+                await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            runner.should_exit = True
+
+
+def stdio_server(
+    module: str, *args: str, env: Mapping[str, str] | None = None
+) -> StdioServerParameters:
+    """Parameters that start ``python -m module *args`` as a stdio MCP server."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
+        **(env or {}),
+    }
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", module, *args], env=environment, cwd=str(REPO)
+    )
+
+
+def modern_meta(*, opt_in: bool = True) -> dict[str, Any]:
+    """The ``_meta`` envelope every 2026-07-28 request carries."""
+    extensions = {TASKS_EXTENSION: {}} if opt_in else {}
+    return {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": extensions},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
+    }
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: httpx.Headers
+    body: dict[str, Any]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        assert "result" in self.body, self.body
+        return dict(self.body["result"])
+
+    @property
+    def error(self) -> dict[str, Any]:
+        assert "error" in self.body, self.body
+        return dict(self.body["error"])
+
+
+@dataclass
+class RawHttp:
+    """Raw JSON-RPC over streamable HTTP. Use :meth:`legacy_session` or :meth:`modern`."""
+
+    client: httpx.AsyncClient
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    era: str = LEGACY
+    opt_in: bool = True
+    _next_id: int = 0
+
+    @classmethod
+    @asynccontextmanager
+    async def legacy_session(cls, url: str, *, stateless: bool = False) -> AsyncIterator[RawHttp]:
+        """A 2025-11-25 connection; stateful servers hand out a session id on initialize."""
+        async with httpx.AsyncClient(timeout=30) as client:
+            raw = cls(client, url, {"MCP-Protocol-Version": LEGACY}, LEGACY)
+            if not stateless:
+                raw.headers.pop("MCP-Protocol-Version")
+                answer = await raw.request(
+                    "initialize",
+                    {
+                        "protocolVersion": LEGACY,
+                        "capabilities": {},
+                        "clientInfo": {"name": "raw-test", "version": "0"},
+                    },
+                )
+                raw.initialize_result = answer.result
+                raw.headers["Mcp-Session-Id"] = answer.headers["mcp-session-id"]
+                raw.headers["MCP-Protocol-Version"] = LEGACY
+                await raw.notify("notifications/initialized")
+            yield raw
+
+    @classmethod
+    @asynccontextmanager
+    async def modern(cls, url: str, *, opt_in: bool = True) -> AsyncIterator[RawHttp]:
+        """A 2026-07-28 client: no handshake, every request self-describing."""
+        async with httpx.AsyncClient(timeout=30) as client:
+            yield cls(client, url, {"MCP-Protocol-Version": MODERN}, MODERN, opt_in)
+
+    initialize_result: dict[str, Any] = field(default_factory=dict)
+
+    def _envelope(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        body = dict(params or {})
+        if self.era == MODERN:
+            body["_meta"] = {**modern_meta(opt_in=self.opt_in), **body.get("_meta", {})}
+        return body
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> RawResponse:
+        """POST one request. At 2026, ``Mcp-Method`` is set, and ``Mcp-Name`` from ``name``
+        (or from ``taskId``/``name`` in params)."""
+        self._next_id += 1
+        body = {
+            "jsonrpc": "2.0",
+            "id": self._next_id,
+            "method": method,
+            "params": self._envelope(method, params),
+        }
+        sent = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            **self.headers,
+        }
+        if self.era == MODERN:
+            sent["Mcp-Method"] = method
+            implied = (params or {}).get("taskId") or (params or {}).get("name")
+            if name is not None or implied is not None:
+                sent["Mcp-Name"] = str(name if name is not None else implied)
+        sent.update(headers or {})
+        response = await self.client.post(self.url, json=body, headers=sent)
+        return RawResponse(response.status_code, response.headers, _parse(response))
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
+        body = {"jsonrpc": "2.0", "method": method, "params": dict(params or {})}
+        sent = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            **self.headers,
+        }
+        await self.client.post(self.url, json=body, headers=sent)
+
+
+def _parse(response: httpx.Response) -> dict[str, Any]:
+    """A JSON body, or the last JSON-RPC message of an SSE stream."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        messages = [
+            json.loads(line[len("data:") :])
+            for line in response.text.splitlines()
+            if line.startswith("data:") and line[len("data:") :].strip()
+        ]
+        replies = [m for m in messages if "id" in m and ("result" in m or "error" in m)]
+        return dict(replies[-1]) if replies else {}
+    if not response.content:
+        return {}
+    return dict(response.json())

@@ -1,0 +1,58 @@
+"""A small task server for protocol tests: ``python -m tests.protocol.sample_server``.
+
+``build()`` returns a fresh server each call (an HTTP app runs once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+
+from mcp_tasks_server import Settings
+from mcp_tasks_server.context import TaskContext
+from mcp_tasks_server.protocol import Tasks
+
+
+def build(settings: Settings | None = None) -> MCPServer[Any]:
+    tasks = Tasks(settings or Settings(heartbeat_interval_seconds=0.1))
+    server: MCPServer[Any] = MCPServer("sample-tasks", log_level="WARNING")
+
+    @tasks.tool(task_support="optional")
+    async def compute(seconds: float, ctx: TaskContext) -> str:
+        """Work for ``seconds``, reporting progress."""
+        await ctx.report_progress(0, 1)
+        await anyio.sleep(seconds)
+        await ctx.report_progress(1, 1)
+        return f"computed for {seconds}s"
+
+    @tasks.tool(task_support="required")
+    async def confirm(filename: str, ctx: TaskContext) -> str:
+        """Ask before deleting ``filename``."""
+        answer = await ctx.elicit(
+            f"Delete {filename}?",
+            {"type": "object", "properties": {"confirm": {"type": "boolean"}}},
+        )
+        accepted = answer.get("action") == "accept" and answer.get("content", {}).get("confirm")
+        return f"deleted {filename}" if accepted else f"kept {filename}"
+
+    @tasks.tool(task_support="optional")
+    async def broken(kind: str) -> str:
+        """Fail as a tool error (kind=tool) or as a protocol error (kind=protocol)."""
+        if kind == "protocol":
+            raise MCPError(code=-32050, message="upstream refused")
+        raise ValueError("bad input")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """An ordinary tool that never becomes a task."""
+        return text
+
+    tasks.install(server)
+    return server
+
+
+if __name__ == "__main__":
+    build().run()
