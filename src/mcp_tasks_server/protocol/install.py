@@ -235,28 +235,42 @@ class Tasks:
         *,
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
+        context: Context[Any, Any] | None = None,
     ) -> TaskRecord:
-        """Store a task for a tool call and start running it. Returns once durable."""
+        """Store a task for a tool call and start running it. Returns once durable.
+
+        ``context`` is the SDK context of the creating request, when the tool
+        should see what that request carried (its ``inputResponses`` and
+        ``requestState``, for resolver parameters answered before the task).
+        """
         args = dict(arguments or {})
         return await self.service.create(
             owner,
             ToolRequest(name=tool_name, arguments=args),
-            self.invoke(tool_name, args),
+            self.invoke(tool_name, args, context),
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
         )
 
-    def invoke(self, tool_name: str, arguments: dict[str, Any]) -> Invoke:
+    def invoke(
+        self,
+        tool_name: str,
+        arguments: dict[str, Any],
+        request_context: Context[Any, Any] | None = None,
+    ) -> Invoke:
         """How the runner runs a tool call in the background, through the SDK."""
 
         async def run(context: StoredTaskContext) -> Mapping[str, Any]:
             token = _CURRENT_TASK.set(context)
             try:
-                result = await self.server.call_tool(tool_name, arguments)
+                result = await self.server.call_tool(tool_name, arguments, request_context)
             except MCPError as exc:
                 raise ProtocolFailure(exc.error.code, exc.error.message, exc.error.data) from exc
             except UnexpectedToolError as exc:
-                raise (exc.__cause__ or exc) from exc
+                # Unwrap to the tool's own exception. Not ``from exc``: the
+                # wrapper's cause is that exception, and the cycle would send
+                # cause-following loggers (rich's tracebacks) round forever.
+                raise (exc.__cause__ or exc) from None
             except ToolError as exc:
                 return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
             finally:

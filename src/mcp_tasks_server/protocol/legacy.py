@@ -9,16 +9,27 @@ middleware advertises ``capabilities.tasks`` on ``initialize`` and
 
 Rules of this era, as implemented here:
 
-* only at exactly ``2025-11-25``; older versions never see tasks;
-* ``capabilities.tasks.list`` only when tasks are bound to an owner;
-* a ``taskSupport`` mismatch gets -32601;
-* unknown, expired and foreign tasks get -32602 with one message;
-* ``tasks/result`` blocks until the task is finished, answers with the
-  ``CallToolResult`` (or the JSON-RPC error) and the related-task ``_meta``;
-* ``tasks/cancel`` stores ``cancelled`` before answering; a finished task
-  gets -32602;
+* only at exactly ``2025-11-25``: older handshakes never see tasks (no
+  capability, ``tasks/*`` is -32601, a ``task`` param is ignored and the
+  tool runs as an ordinary call);
+* ``capabilities.tasks.list`` only when tasks are bound to an owner; where
+  they are not (stateless HTTP without authentication) ``tasks/list`` is
+  -32601, as for any method a server does not declare;
+* a ``taskSupport`` mismatch gets -32601, in both directions;
+* unknown, expired and foreign tasks get -32602 with one message
+  (``Task not found: <the id asked for>``), so existence never leaks;
+* ``tasks/result`` blocks until the task is finished and answers with the
+  ``CallToolResult`` plus the related-task ``_meta`` (never ``resultType``),
+  or with the JSON-RPC error the call ended with; a cancelled task has
+  neither, and gets -32602 saying so;
+* ``tasks/cancel`` stores ``cancelled`` before answering and stops the
+  coroutine; a finished task gets -32602;
 * a tool error (``isError``) fails the task; ``tasks/result`` still returns
   that ``CallToolResult``.
+
+Status and progress notifications, and input relayed through
+``tasks/result``, need a channel back to the client: they live in
+:mod:`mcp_tasks_server.protocol.legacy_channel`.
 """
 
 from __future__ import annotations
@@ -28,11 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_tasks_server.errors import InvalidArgument, TaskError, TaskTerminal
-from mcp_tasks_server.model import TaskRecord
+from mcp_tasks_server.model import TaskRecord, TaskStatus
 from mcp_tasks_server.protocol.errors import to_mcp_error
+from mcp_tasks_server.protocol.legacy_channel import ResultWait, channels_for
 from mcp_tasks_server.protocol.wire import LEGACY_VERSION, legacy_result, legacy_task
 
 if TYPE_CHECKING:
@@ -40,20 +53,29 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "LegacyTasksMiddleware"]
 
+#: The ``tasks/*`` methods of this era; any other ``tasks/*`` method is -32601 here.
+LEGACY_METHODS = frozenset({"tasks/get", "tasks/result", "tasks/list", "tasks/cancel"})
+
 
 class LegacyTasksMiddleware:
     """Context-tier middleware that adds the 2025-11-25 task surface."""
 
     def __init__(self, tasks: Tasks) -> None:
         self.tasks = tasks
+        self.channels = channels_for(tasks)
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         if ctx.method == "initialize":
             return self._advertise(ctx, await call_next(ctx))
-        if ctx.protocol_version != LEGACY_VERSION:
+        version = ctx.protocol_version
+        if version != LEGACY_VERSION:
+            if ctx.method.startswith("tasks/") and version not in MODERN_PROTOCOL_VERSIONS:
+                raise _method_not_found(ctx.method)  # tasks do not exist before 2025-11-25
             return await call_next(ctx)
+        if ctx.method.startswith("tasks/") and ctx.method not in LEGACY_METHODS:
+            raise _method_not_found(ctx.method)  # e.g. tasks/update, a 2026 method
         if ctx.method == "tools/list":
             return self._annotate_tools(await call_next(ctx))
         if ctx.method == "tools/call" and isinstance(ctx.params, Mapping):
@@ -90,34 +112,61 @@ class LegacyTasksMiddleware:
         if not isinstance(name, str):
             return await call_next(ctx)  # the SDK reports malformed params
         support = self.tasks.support_of(name)
-        augmented = "task" in params
-        if augmented and support == "forbidden":
-            raise MCPError(
-                code=METHOD_NOT_FOUND, message=f"Tool {name!r} does not support task execution"
-            )
-        if not augmented:
+        metadata = params.get("task")
+        if metadata is None:  # absent, or an explicit null: an ordinary call
             if support == "required":
                 raise MCPError(
                     code=METHOD_NOT_FOUND, message=f"Tool {name!r} must be called as a task"
                 )
             return await call_next(ctx)
-        metadata = params.get("task")
-        if metadata is None:
-            metadata = {}
+        if support == "forbidden":
+            raise MCPError(
+                code=METHOD_NOT_FOUND, message=f"Tool {name!r} does not support task execution"
+            )
         if not isinstance(metadata, Mapping):
             raise MCPError(code=INVALID_PARAMS, message="task must be an object")
         arguments = params.get("arguments")
         if arguments is not None and not isinstance(arguments, Mapping):
             raise MCPError(code=INVALID_PARAMS, message="arguments must be an object")
+        owner = self.tasks.owner(ctx)
         try:
             record = await self.tasks.start_task(
-                self.tasks.owner(ctx), name, arguments, ttl_ms=metadata.get("ttl")
+                owner, name, arguments, ttl_ms=_requested_ttl(metadata.get("ttl"))
             )
         except InvalidArgument as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
         except TaskError as exc:
             raise to_mcp_error(exc) from None
+        # Subscribe before anything awaits: the tool has not started yet, so
+        # no change can be missed.
+        self.channels.subscribe(ctx, owner, record, _progress_token(params))
         return {"task": legacy_task(record)}
+
+
+def _method_not_found(method: str) -> MCPError:
+    return MCPError(code=METHOD_NOT_FOUND, message="Method not found", data=method)
+
+
+def _requested_ttl(value: Any) -> int | None:
+    """The client's ``task.ttl``: milliseconds, or None (absent or null) for the default."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MCPError(code=INVALID_PARAMS, message="task.ttl must be a whole number of ms")
+    return value
+
+
+def _progress_token(params: Mapping[str, Any]) -> str | int | None:
+    meta = params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, Mapping) else None
+    if isinstance(token, bool) or not isinstance(token, str | int):
+        return None
+    return token
+
+
+# ---------------------------------------------------------------------- tasks/* handlers
 
 
 async def _lookup(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: str) -> TaskRecord:
@@ -133,17 +182,22 @@ async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) ->
 
 async def result(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
     try:
-        record = await tasks.service.result(tasks.owner(ctx), params.taskId)
+        record = await ResultWait(tasks, ctx, params.taskId).run()
     except TaskError as exc:
         raise to_mcp_error(exc) from None
     if record.result is not None:
         return legacy_result(record)
-    error = record.error or {"code": -32603, "message": record.status_message or "Task ended"}
-    raise MCPError(
-        code=int(error["code"]),
-        message=str(error["message"]),
-        data=error.get("data"),
-    )
+    if record.status is TaskStatus.CANCELLED:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"Task {record.task_id} was cancelled; it has no result",
+            data={"taskId": record.task_id, "status": record.status.value},
+        )
+    error = record.error or {
+        "code": INTERNAL_ERROR,
+        "message": record.status_message or "The task failed",
+    }
+    raise MCPError(code=int(error["code"]), message=str(error["message"]), data=error.get("data"))
 
 
 async def list_tasks(

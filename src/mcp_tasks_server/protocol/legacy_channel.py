@@ -1,0 +1,300 @@
+"""Server-to-client traffic of the 2025-11-25 era: notifications, and input via ``tasks/result``.
+
+Everything here needs a channel from the server back to the client. stdio,
+the SDK's in-memory transport and stateful HTTP have one; stateless HTTP
+has none (each POST is answered and closed, and there is no GET stream).
+All of it is best effort: a task's outcome never depends on a message
+reaching the client.
+
+* **Notifications.** When a task is created, its creating connection is
+  remembered. Whenever this replica changes the task's status or status
+  message, ``notifications/tasks/status`` carries the full ``Task`` (as a
+  plain dict, so ``ttl: null`` survives) on that connection's standalone
+  channel: the stdio pipe, or the HTTP GET stream. Progress goes the same
+  way as ``notifications/progress`` with the call's original
+  ``progressToken``, which the spec keeps valid for the task's lifetime.
+  A slow client can hold up the tool that caused a notification for at most
+  ``NOTIFY_TIMEOUT_SECONDS``, once: after that it is told nothing more
+  about the task. Changes made on another replica are not announced
+  (clients must poll ``tasks/get`` anyway).
+* **Input.** A tool that asks for input parks its task in
+  ``input_required``. The spec routes the question through ``tasks/result``:
+  while a ``tasks/result`` call blocks on such a task, :class:`ResultWait`
+  sends each outstanding request (``elicitation/create``, say) to the client
+  on that call's own response stream, tagged with the related-task
+  ``_meta``, stores the answer with ``TaskService.deliver_input``, and
+  keeps blocking until the task ends. The tool resumes where it waited; it
+  is not re-run. A request is only sent to a client that declared the
+  matching capability (``elicitation``, ``sampling`` or ``roots``).
+  Stateless HTTP cannot carry a request from server to client at all, so
+  there the task stays ``input_required``, visible in ``tasks/get``, until
+  it is answered another way (the ``tasks_respond`` tool, or
+  ``tasks/update`` in the 2026 era), cancelled, or expires; ``tasks/result``
+  keeps blocking until ``result_wait_seconds`` and then answers that the
+  task is still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import mcp_types
+from mcp.server.context import ServerRequestContext
+from mcp.shared.message import ServerMessageMetadata
+from pydantic import ConfigDict
+
+from mcp_tasks_server.errors import ResultNotReady, TaskError
+from mcp_tasks_server.model import InputRequest, Progress, TaskRecord, TaskStatus
+from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.protocol.wire import RELATED_TASK_META, legacy_task
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mcp.server.connection import Connection
+
+    from mcp_tasks_server.protocol.install import Tasks
+
+__all__ = ["NOTIFY_TIMEOUT_SECONDS", "LegacyChannels", "ResultWait", "channels_for"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest a best-effort notification may hold up the tool that caused it.
+NOTIFY_TIMEOUT_SECONDS = 2.0
+
+#: Every this many new subscriptions, subscribers of expired tasks are dropped.
+_PRUNE_EVERY = 256
+
+#: What each server-to-client request needs the client to have declared.
+_CAPABILITY_FOR: Mapping[str, str] = {
+    "elicitation/create": "elicitation",
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+}
+
+
+@dataclass(slots=True)
+class _Subscriber:
+    """Where to tell the creating client about a task, and what it was last told."""
+
+    connection: Connection
+    owner_key: str
+    expires_at_ms: int | None
+    progress_token: str | int | None
+    status: TaskStatus
+    status_message: str | None
+    progress: Progress | None = None
+
+
+@dataclass
+class LegacyChannels:
+    """Per ``Tasks`` object: who to notify about which task, and which questions are in flight."""
+
+    subscribers: dict[str, _Subscriber] = field(default_factory=dict)
+    subscriptions: int = 0
+    # (task id, input key) pairs being asked of a client right now, so two
+    # concurrent tasks/result calls do not ask the same question twice.
+    relaying: set[tuple[str, str]] = field(default_factory=set)
+
+    def subscribe(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        owner: Owner,
+        record: TaskRecord,
+        progress_token: str | int | None,
+    ) -> None:
+        connection = _connection(ctx)
+        if connection is None or not connection.has_standalone_channel:
+            return  # stateless HTTP: nowhere to send notifications
+        self.subscriptions += 1
+        if self.subscriptions % _PRUNE_EVERY == 0:
+            self._prune(record.created_at_ms)
+        self.subscribers[record.task_id] = _Subscriber(
+            connection,
+            owner.key,
+            record.expires_at_ms,
+            progress_token,
+            record.status,
+            record.status_message,
+        )
+
+    def _prune(self, now_ms: int) -> None:
+        """Forget tasks that expired without this replica seeing them end.
+
+        A subscriber is normally dropped when its task's final state is
+        published here. A task that expires while its tool still runs, or
+        is cancelled through another replica, never publishes one here.
+        """
+        for task_id, subscriber in list(self.subscribers.items()):
+            if subscriber.expires_at_ms is not None and subscriber.expires_at_ms <= now_ms:
+                del self.subscribers[task_id]
+
+    async def publish(self, record: TaskRecord) -> None:
+        """Runner listener: notify the creating connection of what changed."""
+        subscriber = self.subscribers.get(record.task_id)
+        if subscriber is None or subscriber.owner_key != record.owner:
+            return
+        if record.is_terminal:
+            del self.subscribers[record.task_id]
+        messages: list[tuple[str, dict[str, Any]]] = []
+        if (
+            subscriber.progress_token is not None
+            and record.progress is not None
+            and record.progress != subscriber.progress
+        ):
+            subscriber.progress = record.progress
+            messages.append(("notifications/progress", _progress(subscriber, record)))
+        if (record.status, record.status_message) != (
+            subscriber.status,
+            subscriber.status_message,
+        ):
+            subscriber.status, subscriber.status_message = record.status, record.status_message
+            messages.append(("notifications/tasks/status", legacy_task(record)))
+        with anyio.move_on_after(NOTIFY_TIMEOUT_SECONDS) as deadline:
+            for method, params in messages:
+                await subscriber.connection.notify(method, params)
+        if deadline.cancelled_caught:  # a client that cannot keep up is told no more
+            self.subscribers.pop(record.task_id, None)
+
+
+def _progress(subscriber: _Subscriber, record: TaskRecord) -> dict[str, Any]:
+    assert record.progress is not None
+    params: dict[str, Any] = {
+        "progressToken": subscriber.progress_token,
+        "progress": record.progress.progress,
+    }
+    if record.progress.total is not None:
+        params["total"] = record.progress.total
+    if record.progress.message is not None:
+        params["message"] = record.progress.message
+    params["_meta"] = {RELATED_TASK_META: {"taskId": record.task_id}}
+    return params
+
+
+_CHANNELS: weakref.WeakKeyDictionary[Tasks, LegacyChannels] = weakref.WeakKeyDictionary()
+
+
+def channels_for(tasks: Tasks) -> LegacyChannels:
+    """The channels of ``tasks``, created (and their runner listener registered) once."""
+    state = _CHANNELS.get(tasks)
+    if state is None:
+        state = _CHANNELS[tasks] = LegacyChannels()
+        tasks.runner.add_listener(state.publish)
+    return state
+
+
+def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
+    # The SDK exposes the connection on the tool-level Context only; the
+    # request context reaches it through its session.
+    return getattr(ctx.session, "_connection", None)
+
+
+# ---------------------------------------------------------------------- tasks/result
+
+
+class _AnyResult(mcp_types.Result):
+    """A client's answer, kept whole whatever the method."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class _ServerRequest(mcp_types.Request[dict[str, Any], str]):
+    """A server-to-client request with plain-dict params (so explicit nulls survive)."""
+
+    method: str
+    params: dict[str, Any]
+
+
+class ResultWait:
+    """One blocking ``tasks/result`` call: wait for the end, relaying input on the way.
+
+    Waiting is event-driven on this replica and polled (with backoff up to
+    the heartbeat interval) for changes made elsewhere, like the runner's
+    own wait. Relays run beside the wait in a task group, one per
+    outstanding input request; when the task ends, any question still open
+    is withdrawn by cancelling its relay.
+    """
+
+    def __init__(self, tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
+        self.tasks = tasks
+        self.ctx = ctx
+        self.task_id = task_id
+        self.owner = tasks.owner(ctx)
+        self.channels = channels_for(tasks)
+        self.asked: set[str] = set()  # keys this call relayed (or could not): ask each once
+
+    async def run(self) -> TaskRecord:
+        limit = self.tasks.settings.result_wait_seconds
+        outcome: TaskRecord | TaskError | None = None
+        with anyio.move_on_after(limit):
+            async with anyio.create_task_group() as group:
+                try:
+                    outcome = await self._wait(group)
+                except TaskError as exc:
+                    outcome = exc
+                group.cancel_scope.cancel()
+        if isinstance(outcome, TaskError):
+            raise outcome
+        if outcome is None:
+            raise ResultNotReady(self.task_id, limit)
+        return outcome
+
+    async def _wait(self, group: anyio.abc.TaskGroup) -> TaskRecord:
+        delay = 0.05
+        ceiling = self.tasks.settings.heartbeat_interval_seconds
+        while True:
+            record = await self.tasks.service.get(self.owner, self.task_id)
+            if record.is_terminal:
+                return record
+            if record.status is TaskStatus.INPUT_REQUIRED:
+                for key, request in record.input_requests.items():
+                    self._relay(group, key, request)
+            await self.tasks.runner.wait_for_change(self.task_id, delay)
+            delay = min(delay * 2, ceiling)
+
+    def _relay(self, group: anyio.abc.TaskGroup, key: str, request: InputRequest) -> None:
+        slot = (self.task_id, key)
+        if key in self.asked or slot in self.channels.relaying:
+            return
+        self.asked.add(key)
+        if not self._can_ask(request.method):
+            return
+        self.channels.relaying.add(slot)
+        group.start_soon(self._ask, key, request, name=f"task {self.task_id} input {key}")
+
+    def _can_ask(self, method: str) -> bool:
+        session = self.ctx.session
+        if self.ctx.request_id is None or not session.can_send_request:
+            return False  # no stream back to the client (stateless HTTP)
+        capabilities = session.client_capabilities
+        needed = _CAPABILITY_FOR.get(method)
+        return (
+            capabilities is not None
+            and needed is not None
+            and getattr(capabilities, needed) is not None
+        )
+
+    async def _ask(self, key: str, request: InputRequest) -> None:
+        """Send one input request on this call's stream and store the client's answer."""
+        try:
+            params = dict(request.params)
+            meta = dict(params.get("_meta") or {})
+            meta[RELATED_TASK_META] = {"taskId": self.task_id}
+            params["_meta"] = meta
+            answer = await self.ctx.session.send_request(
+                _ServerRequest(method=request.method, params=params),  # type: ignore[arg-type]
+                _AnyResult,
+                metadata=ServerMessageMetadata(related_request_id=self.ctx.request_id),
+            )
+            response = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+            response.pop("resultType", None)
+            await self.tasks.service.deliver_input(self.owner, self.task_id, {key: response})
+        except Exception as exc:  # the client refused, went away, or answered nonsense
+            logger.info("could not relay input %r of task %s: %r", key, self.task_id, exc)
+        finally:
+            self.channels.relaying.discard((self.task_id, key))
