@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup emulators test lint typecheck check clean
+.PHONY: setup emulators test lint typecheck check clean conformance demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,13 @@ typecheck: setup
 
 check: lint typecheck test
 
+# The README's run command: the reference server driven through live tasks.
+demo: setup
+	$(BIN)/mcp-tasks-server demo
+
+# The official MCP conformance suite's tasks-* scenarios against --profile conformance.
+conformance: setup
+	scripts/conformance.sh
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules scripts/conformance/node_modules .pytest_cache .mypy_cache .ruff_cache

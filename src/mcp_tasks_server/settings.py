@@ -12,11 +12,12 @@ field's unit is in its name.
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_tasks_server.errors import ConfigError
 
@@ -35,6 +36,20 @@ def _parse_optional_ms(value: object) -> object:
 
 OptionalMs = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_parse_optional_ms)]
 """Milliseconds, or ``unlimited`` (``None``)."""
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        if value.strip().startswith("["):
+            return json.loads(value)  # a JSON list, e.g. the default "[]" spelled out
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list given as comma-separated text in the environment."""
+
+_MIN_REQUEST_STATE_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -63,6 +78,21 @@ class Settings(BaseSettings):
 
     dynamodb_endpoint: str | None = None
     """DynamoDB endpoint URL; overrides ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL``."""
+
+    dynamodb_max_pool_connections: int = Field(default=50, ge=1, le=1_000)
+    """DynamoDB: most HTTP connections the one shared client keeps open."""
+
+    dynamodb_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    """DynamoDB: connect and read timeout of each attempt, in seconds."""
+
+    dynamodb_max_attempts: int = Field(default=3, ge=1, le=10)
+    """DynamoDB: attempts per request, the first included (throttling and transient errors)."""
+
+    dynamodb_retry_mode: Literal["standard", "adaptive"] = "standard"
+    """DynamoDB: botocore's retry mode; ``adaptive`` also rate-limits the client when throttled."""
+
+    dynamodb_max_item_bytes: int = Field(default=358_400, ge=16_384, le=409_600)
+    """DynamoDB: largest task item written, in bytes (DynamoDB's limit is 409,600)."""
 
     # ------------------------------------------------------------ task lifetime
     default_ttl_ms: OptionalMs = 3_600_000
@@ -106,9 +136,64 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On shutdown, how long running tasks may finish before they are marked failed."""
 
+    # ------------------------------------------------------------ clients without task support
+    as_tools: bool = True
+    """Offer tasks as ordinary tools and a ``task://`` resource to clients without task support."""
+
+    tool_prefix: str = Field(default="tasks_", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Prefix of the task tools' names: ``tasks_`` gives ``tasks_get``, ``tasks_result``, ..."""
+
+    inline_budget_seconds: float = Field(default=20.0, ge=0, le=600)
+    """How long a call made without a task waits for a task tool before returning a task handle."""
+
     # ------------------------------------------------------------ operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the server's logs (always on stderr)."""
+
+    # ------------------------------------------------------------ transport
+    transport: Literal["stdio", "http"] = "stdio"
+    """How ``serve`` reaches clients: ``stdio`` (one client that started the server) or ``http``."""
+
+    host: str = "127.0.0.1"
+    """HTTP: address to bind. Any non-loopback address needs ``MCP_TASKS_ALLOWED_HOSTS``."""
+
+    port: int = Field(default=8000, ge=0, le=65_535)
+    """HTTP: port to listen on."""
+
+    http_path: str = Field(default="/mcp", pattern=r"^/")
+    """HTTP: path of the MCP endpoint."""
+
+    stateless: bool = False
+    """HTTP: no sessions, every request stands alone (any replica can serve it)."""
+
+    allowed_hosts: CommaList = Field(default_factory=list)
+    """HTTP: comma-separated ``Host`` values accepted besides loopback; ``*`` disables the check."""
+
+    allowed_origins: CommaList = Field(default_factory=list)
+    """HTTP: comma-separated browser ``Origin`` values accepted besides loopback."""
+
+    # Unset, each process seals with a random key of its own, so the next
+    # round of a multi-round call must reach the same process. Comma-separated
+    # keys form a ring: the first seals, every one opens.
+    request_state_key: SecretStr | None = None
+    """Secret (32+ bytes) sealing ``requestState``; alike on every replica (``new,old`` rotates)."""
+
+    @property
+    def request_state_keys(self) -> list[str]:
+        """The ``requestState`` key ring, sealing key first (empty: per-process key)."""
+        if self.request_state_key is None:
+            return []
+        return [key.strip() for key in self.request_state_key.get_secret_value().split(",")]
+
+    @model_validator(mode="after")
+    def _request_state_keys_are_long_enough(self) -> Settings:
+        for key in self.request_state_keys:
+            if len(key.encode()) < _MIN_REQUEST_STATE_KEY_BYTES:
+                raise ValueError(
+                    "every key in MCP_TASKS_REQUEST_STATE_KEY must be at least 32 bytes; "
+                    'make one with: python -c "import secrets; print(secrets.token_hex(32))"'
+                )
+        return self
 
     @model_validator(mode="after")
     def _ttls_are_consistent(self) -> Settings:
@@ -135,6 +220,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe(exc)) from None
 
 
+_SECRET_FIELDS = frozenset({"request_state_key"})
+
+
 def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False):
@@ -144,7 +232,8 @@ def _describe(exc: ValidationError) -> str:
         name = str(error["loc"][0])
         variable = ENV_PREFIX + name.upper()
         accepted = _accepted_values(name)
-        problem = f"{variable}={error['input']!r} is invalid: {error['msg']}"
+        shown = "'***'" if name in _SECRET_FIELDS else repr(error["input"])
+        problem = f"{variable}={shown} is invalid: {error['msg']}"
         if accepted:
             problem += f" (accepted: {accepted})"
         problems.append(problem)

@@ -18,6 +18,19 @@ Any other version (older handshakes, or a stateless request without the
 version header) gets -32601: tasks do not exist there. The SDK applies no
 version gate to these methods itself.
 
+The checks run in the order that keeps each answer honest:
+
+1. the method must exist in the request's era (-32601), so a removed
+   method is reported as removed whatever its params look like;
+2. at 2026-07-28, the request must declare the extension (-32021), before
+   anything about the task is looked at;
+3. the params must have the method's shape (-32602);
+4. then the era's handler runs (which, at 2026-07-28, checks ``Mcp-Name``
+   before it looks the task up).
+
+That is why the SDK binding takes any params and the typed validation
+happens here, per era, rather than in the SDK before the era is known.
+
 The extension is advertised under ``capabilities.extensions`` in
 ``server/discover``; the SDK strips it from the 2025-11-25 ``initialize``
 answer, where the legacy ``capabilities.tasks`` takes its place.
@@ -31,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Extension, MethodBinding
 from mcp.shared.exceptions import MCPError
-from mcp_types import METHOD_NOT_FOUND, CallToolRequestParams, RequestParams
-from pydantic import ConfigDict, Field
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolRequestParams, RequestParams
+from pydantic import ConfigDict, Field, ValidationError
 
 from mcp_tasks_server.protocol import legacy
 from mcp_tasks_server.protocol import modern as modern
@@ -59,7 +72,15 @@ class TaskListParams(RequestParams):
 
 
 class TaskUpdateParams(TaskIdParams):
-    inputResponses: dict[str, Any] = Field(default_factory=dict)
+    """``{taskId, inputResponses}``: answers keyed by the task's ``inputRequests`` keys."""
+
+    inputResponses: dict[str, Any]
+
+
+class _AnyParams(RequestParams):
+    """What the SDK validates before dispatch: anything; the era validates the rest."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 _PARAMS: Mapping[str, type[RequestParams]] = {
@@ -88,18 +109,21 @@ class TasksExtension(Extension):
         return {}
 
     def methods(self) -> list[MethodBinding]:
-        return [
-            MethodBinding(method, params_type, self._dispatcher(method))
-            for method, params_type in _PARAMS.items()
-        ]
+        return [MethodBinding(method, _AnyParams, self._dispatcher(method)) for method in _PARAMS]
 
     def _dispatcher(
         self, method: str
     ) -> Callable[[ServerRequestContext[Any, Any], Any], Awaitable[HandlerResult]]:
-        async def dispatch(ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-            handler = _BY_VERSION.get(ctx.protocol_version or "", {}).get(method)
+        params_type = _PARAMS[method]
+
+        async def dispatch(ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
+            version = ctx.protocol_version or ""
+            handler = _BY_VERSION.get(version, {}).get(method)
             if handler is None:
                 raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data=method)
+            if version == MODERN_VERSION:
+                modern.require_opt_in(ctx)
+            params = _validate(method, params_type, ctx.params)
             return await handler(self.tasks, ctx, params)
 
         return dispatch
@@ -113,3 +137,22 @@ class TasksExtension(Extension):
         if ctx.protocol_version == MODERN_VERSION:
             return await modern.intercept_tool_call(self.tasks, params, ctx, call_next)
         return await call_next(ctx)
+
+
+def _validate(
+    method: str, params_type: type[RequestParams], raw: Mapping[str, Any] | None
+) -> RequestParams:
+    """The method's typed params, or -32602 naming the offending fields (never their values)."""
+    try:
+        return params_type.model_validate({} if raw is None else dict(raw), by_name=False)
+    except ValidationError as exc:
+        problems = sorted(
+            {
+                f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+                for error in exc.errors(include_url=False, include_input=False)
+            }
+        )
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"Invalid params for {method}: " + "; ".join(problems),
+        ) from None

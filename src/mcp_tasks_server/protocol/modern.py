@@ -1,31 +1,101 @@
 """The 2026-07-28 era: the ``io.modelcontextprotocol/tasks`` extension (SEP-2663).
 
-* A client opts in **per request**, by naming the extension in the
-  request's ``_meta`` client capabilities. Without the opt-in, ``tasks/*``
-  and calls to ``required`` tools get -32021 with ``requiredCapabilities``.
-* **The server decides** whether a ``tools/call`` becomes a task: here,
-  every opted-in call to a task-capable tool does. A legacy ``task`` param
-  is ignored.
-* The task-creation result is flat (``resultType: "task"``, ``ttlMs``,
-  ``pollIntervalMs``) and is sent only once the task is durably stored.
-* ``tasks/get`` inlines ``result``, ``error`` or ``inputRequests``;
-  ``tasks/update`` stores answers before it acknowledges;
-  ``tasks/cancel`` acknowledges, for finished tasks too.
-* Over HTTP the ``Mcp-Name`` header must equal the ``taskId`` (-32020).
-* A tool error completes the task with ``isError`` inlined; only a JSON-RPC
-  error fails it.
+**Opt-in is per request.** A client opts in by naming the extension in the
+request's ``_meta`` client capabilities; there is no handshake to remember.
+Without the opt-in, ``tasks/get``, ``tasks/update`` and ``tasks/cancel``,
+and any call to a ``required`` tool, get -32021 with
+``data.requiredCapabilities`` -- before any task is looked up, so the answer
+says nothing about whether a task exists. ``tasks/result`` and
+``tasks/list`` no longer exist in this era (-32601), and a legacy ``task``
+param on ``tools/call`` is ignored.
+
+**The server decides** whether a ``tools/call`` becomes a task: every
+opted-in call to a task-capable (``optional`` or ``required``) tool does;
+``forbidden`` tools, and ``optional`` tools called without the opt-in, run
+inline as ordinary calls. The task is answered with the flat
+``CreateTaskResult`` (``resultType: "task"``, ``ttlMs`` present even when
+null, ``pollIntervalMs``), sent only once the task is durably stored, so a
+``tasks/get`` on any replica already finds it.
+
+**Reading and steering a task.**
+
+* ``tasks/get`` inlines ``result`` (completed), ``error`` (failed) or
+  ``inputRequests`` (input_required).
+* ``tasks/update`` stores the answers *before* it acknowledges, so a
+  ``tasks/get`` right after the ack shows them taken. Keys that are not
+  outstanding, and values that are no valid answer of any kind
+  (``ElicitResult``, ``CreateMessageResult``, ``ListRootsResult``), are
+  ignored and get the same empty ack: updates are eventually consistent
+  and a retry must be harmless.
+* ``tasks/cancel`` stores ``cancelled`` and stops the tool's coroutine at
+  its next await, then acknowledges; a finished task is acknowledged
+  as is (cancellation is cooperative in this era, not an error).
+* Over HTTP the ``Mcp-Name`` header must equal the ``taskId`` (-32020);
+  the SDK checks that header for ``tools/call`` but not for ``tasks/*``.
+
+**Outcomes.** A tool error (``isError``) *completes* the task with the
+result inlined; only a JSON-RPC error (``MCPError``) fails it, with that
+error inlined.
+
+**Asking for input: before the task, or during it.** A task tool has two
+ways to ask its client something, and they compose with the
+multi-round-trip requests (MRTR) of this era:
+
+* *Before the task exists*, with the SDK's own resolver parameters,
+  ``Annotated[T, Resolve(fn)]`` where ``fn`` returns ``Elicit(...)``. On an
+  opted-in call the resolvers run inside the ``tools/call`` request; while
+  one still needs an answer the call returns the SDK's
+  ``InputRequiredResult`` and *no task is created*. When the client retries
+  with ``inputResponses`` (and the echoed ``requestState``) and every
+  resolver is satisfied, the task is created and the tool body runs in the
+  background with the resolved values -- so a ``required`` task tool can
+  still begin with an ordinary MRTR exchange. Use this for questions whose
+  answers decide whether the work should start at all.
+* *While the task runs*, with :meth:`TaskContext.elicit` or
+  :meth:`TaskContext.request_input`: the task parks in ``input_required``
+  with ``inputRequests`` and resumes in place after ``tasks/update``.
+
+Without the opt-in, or in the 2025-11-25 era, a resolver-parameter tool that
+runs inline behaves exactly as the SDK makes any such tool behave.
+
+``requestState`` is sealed by the SDK (AES-GCM, bound to the request and the
+caller, ten minutes). By default each process seals with a random key of
+its own, so the retry of a multi-round call must come back to the same
+process. Behind a load balancer set ``MCP_TASKS_REQUEST_STATE_KEY`` to the
+same secret on every replica; the reference server passes it to the SDK as
+``RequestStateSecurity(keys=[...])``.
+
+**Tasks created in the 2025-11-25 era** (by the same owner: the same
+authenticated principal, or the same stdio client) are served here too: a
+declaring client can get and cancel them. A tool error there *failed* the
+task; this era spells the same outcome ``completed`` with ``isError``, and
+``tasks/get`` shows it so. The opt-in rule is not relaxed for them: the
+extension's -32021 for undeclared ``tasks/*`` calls is a MUST, while the
+compatibility note asking to keep legacy tasks reachable is a SHOULD, and a
+client that speaks this era can always declare the extension.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.mcpserver import require_client_extension
+from mcp.server.mcpserver import Context, MCPServer, require_client_extension
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import resolve_arguments
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import decode_header_value
-from mcp_types import HEADER_MISMATCH, CallToolRequestParams
+from mcp_types import (
+    HEADER_MISMATCH,
+    CallToolRequestParams,
+    CallToolResult,
+    InputRequiredResult,
+    InputResponse,
+    TextContent,
+)
+from pydantic import TypeAdapter, ValidationError
 
 from mcp_tasks_server.errors import TaskError, TaskTerminal
 from mcp_tasks_server.model import TaskStatus
@@ -35,32 +105,40 @@ from mcp_tasks_server.protocol.wire import TASKS_EXTENSION, modern_task, modern_
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.install import Tasks
 
-__all__ = ["METHODS", "intercept_tool_call", "opted_in"]
+__all__ = ["METHODS", "intercept_tool_call", "opted_in", "require_opt_in"]
+
+logger = logging.getLogger(__name__)
+
+_ANSWER: TypeAdapter[Any] = TypeAdapter(InputResponse)
 
 
 def opted_in(ctx: ServerRequestContext[Any, Any]) -> bool:
     """Whether this request declared the tasks extension in its client capabilities."""
     capabilities = ctx.session.client_capabilities
     extensions = capabilities.extensions if capabilities is not None else None
-    return bool(extensions) and TASKS_EXTENSION in extensions  # type: ignore[operator]
+    return extensions is not None and TASKS_EXTENSION in extensions
 
 
-def _check_request(ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
-    """The opt-in first (-32021), then the ``Mcp-Name`` header over HTTP (-32020)."""
+def require_opt_in(ctx: ServerRequestContext[Any, Any]) -> None:
+    """-32021 with ``data.requiredCapabilities`` unless the request declared the extension."""
     require_client_extension(ctx, TASKS_EXTENSION)
+
+
+def _check_name_header(ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
+    """Over HTTP, ``Mcp-Name`` must carry the ``taskId`` the body names (-32020)."""
     request = getattr(ctx, "request", None)
-    if request is not None:
-        name = request.headers.get("mcp-name")
-        if name is None or decode_header_value(name) != task_id:
-            raise MCPError(
-                code=HEADER_MISMATCH,
-                message="The Mcp-Name header must equal the taskId",
-                data={"header": "Mcp-Name"},
-            )
+    if request is None:
+        return  # stdio and in-process requests carry no headers
+    if decode_header_value(request.headers.get("mcp-name")) != task_id:
+        raise MCPError(
+            code=HEADER_MISMATCH,
+            message="The Mcp-Name header must equal params.taskId",
+            data={"header": "Mcp-Name"},
+        )
 
 
 async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_request(ctx, params.taskId)
+    _check_name_header(ctx, params.taskId)
     try:
         record = await tasks.service.get(tasks.owner(ctx), params.taskId)
     except TaskError as exc:
@@ -69,16 +147,20 @@ async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) ->
 
 
 async def update(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_request(ctx, params.taskId)
+    _check_name_header(ctx, params.taskId)
+    answers = _well_formed_answers(params.inputResponses)
     try:
-        await tasks.service.deliver_input(tasks.owner(ctx), params.taskId, params.inputResponses)
+        delivery = await tasks.service.deliver_input(tasks.owner(ctx), params.taskId, answers)
     except TaskError as exc:
         raise to_mcp_error(exc) from None
+    ignored = len(params.inputResponses) - len(delivery.accepted)
+    if ignored:
+        logger.debug("task %s: ignored %d of the answers given", params.taskId, ignored)
     return {"resultType": "complete"}
 
 
 async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_request(ctx, params.taskId)
+    _check_name_header(ctx, params.taskId)
     try:
         await tasks.service.cancel(tasks.owner(ctx), params.taskId)
     except TaskTerminal:
@@ -91,6 +173,21 @@ async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any)
 METHODS: Mapping[str, Any] = {"tasks/get": get, "tasks/update": update, "tasks/cancel": cancel}
 
 
+def _well_formed_answers(responses: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers that are some valid input response, kept exactly as the client sent them."""
+    answers: dict[str, Any] = {}
+    for key, value in responses.items():
+        try:
+            _ANSWER.validate_python(value, by_name=False)
+        except ValidationError:
+            continue
+        answers[key] = value
+    return answers
+
+
+# ---------------------------------------------------------------------- tools/call
+
+
 async def intercept_tool_call(
     tasks: Tasks,
     params: CallToolRequestParams,
@@ -100,18 +197,75 @@ async def intercept_tool_call(
     """Decide between a task and an immediate result for a 2026 ``tools/call``."""
     support = tasks.support_of(params.name)
     if support == "forbidden":
-        return await call_next(ctx)
+        return await call_next(ctx)  # params.task, if a client sent one, is ignored
     if not opted_in(ctx):
         if support == "required":
-            require_client_extension(ctx, TASKS_EXTENSION)
+            require_opt_in(ctx)
         return await call_next(ctx)
+    context = _resolving_context(tasks.server, params, ctx)
+    if context is not None:
+        before = await _resolve_before_task(tasks.server, params, context)
+        if before is not None:
+            return before
     try:
         record = await tasks.start_task(
             tasks.owner(ctx),
             params.name,
             params.arguments,
             tool_error_status=TaskStatus.COMPLETED,
+            context=context,
         )
     except TaskError as exc:
         raise to_mcp_error(exc) from None
     return {"resultType": "task", **modern_task(record)}
+
+
+def _resolving_context(
+    server: MCPServer[Any], params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any]
+) -> Context[Any, Any] | None:
+    """The SDK context for a tool with resolver parameters; ``None`` for any other tool.
+
+    It carries this request's ``inputResponses`` and (opened) ``requestState``
+    to the resolvers, here and again in the background run.
+    """
+    tool = server._tool_manager.get_tool(params.name)
+    if tool is None or not tool.resolved_params:
+        return None
+    return Context(request_context=ctx, mcp_server=server, input_params=params)
+
+
+async def _resolve_before_task(
+    server: MCPServer[Any], params: CallToolRequestParams, context: Context[Any, Any]
+) -> InputRequiredResult | CallToolResult | None:
+    """Run the tool's resolver parameters inside the request, before any task exists.
+
+    Returns the ``InputRequiredResult`` while a resolver still waits for an
+    answer, an ``isError`` result if a resolver refused (a declined
+    elicitation, say), and ``None`` when the task may start. The background
+    run re-runs the resolvers with this request's answers and ``requestState``
+    (resolvers are the SDK's re-runnable input phase), so they resolve to the
+    same values without asking again.
+    """
+    tool = server._tool_manager.get_tool(params.name)
+    if tool is None:
+        return None
+    try:
+        arguments = tool.fn_metadata.validate_arguments(params.arguments or {})
+    except Exception:
+        return None  # the task reports the argument error exactly as an inline call would
+    try:
+        resolved = await resolve_arguments(
+            tool.resolved_params, tool.resolver_plans, arguments, context
+        )
+    except MCPError:
+        raise  # e.g. -32021: the client cannot answer the question (no elicitation)
+    except ToolError as exc:
+        return _tool_error(f"Error executing tool {tool.name}: {exc}")
+    except Exception:
+        logger.exception("a resolver of tool %r raised", tool.name)
+        return _tool_error(f"Error executing tool {tool.name}")
+    return resolved if isinstance(resolved, InputRequiredResult) else None
+
+
+def _tool_error(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)

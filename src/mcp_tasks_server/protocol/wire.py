@@ -15,6 +15,7 @@ from mcp_tasks_server.model import TaskRecord, TaskStatus
 __all__ = [
     "LEGACY_VERSION",
     "MODERN_VERSION",
+    "PROGRESS_META",
     "RELATED_TASK_META",
     "TASKS_EXTENSION",
     "iso_timestamp",
@@ -22,12 +23,20 @@ __all__ = [
     "legacy_task",
     "modern_task",
     "modern_task_detail",
+    "with_progress",
 ]
 
 LEGACY_VERSION = "2025-11-25"
 MODERN_VERSION = "2026-07-28"
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 RELATED_TASK_META = "io.modelcontextprotocol/related-task"
+PROGRESS_META = "io.github.mcp-tasks-server/progress"
+"""``_meta`` key of a task's last progress report (``{progress, total?, message?}``).
+
+Neither era's task shape has a progress field, and ``_meta`` is the spec's
+place for additions, so ``tasks/get`` carries it there for clients that show
+progress bars; other clients ignore it.
+"""
 
 
 def iso_timestamp(epoch_ms: int) -> str:
@@ -81,14 +90,28 @@ def modern_task(record: TaskRecord) -> dict[str, Any]:
     return task
 
 
+def with_progress(shape: dict[str, Any], record: TaskRecord) -> dict[str, Any]:
+    """``shape`` with the task's last progress under ``_meta`` (for ``tasks/get`` results)."""
+    if record.progress is not None:
+        meta = dict(shape.get("_meta") or {})
+        meta[PROGRESS_META] = record.progress.model_dump(exclude_none=True)
+        shape["_meta"] = meta
+    return shape
+
+
 def modern_task_detail(record: TaskRecord) -> dict[str, Any]:
     """``tasks/get`` at 2026-07-28: the task, plus what its status makes available."""
-    detail = modern_task(record)
+    detail = with_progress(modern_task(record), record)
     if record.status is TaskStatus.INPUT_REQUIRED:
         detail["inputRequests"] = {
             key: request.model_dump() for key, request in record.input_requests.items()
         }
     elif record.status is TaskStatus.COMPLETED and record.result is not None:
+        detail["result"] = {k: v for k, v in record.result.items() if k != "resultType"}
+    elif record.status is TaskStatus.FAILED and record.error is None and record.result is not None:
+        # A tool error of a task created at 2025-11-25, where it fails the task.
+        # This era spells the same outcome "completed, with isError inlined".
+        detail["status"] = TaskStatus.COMPLETED.value
         detail["result"] = {k: v for k, v in record.result.items() if k != "resultType"}
     elif record.status is TaskStatus.FAILED:
         detail["error"] = record.error or {
