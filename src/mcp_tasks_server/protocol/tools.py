@@ -1,16 +1,416 @@
-"""Tasks as ordinary tools and resources, for clients with no task support."""
+"""Tasks as ordinary tools and resources, for clients with no task support.
+
+Many clients know nothing of tasks and give up on a tool call after about
+60 s. For them the server offers two things, both plain MCP that any client
+of any protocol version understands:
+
+* **The inline budget.** A call to a task-capable tool that no task era
+  claims (no ``task`` param at 2025-11-25, no opt-in at 2026-07-28, any older
+  version) is stored as a task at once, and the call waits for it for up to
+  ``inline_budget_seconds``. A task that finishes in time answers with the
+  tool's ordinary result. Otherwise, or as soon as the tool asks for input,
+  the call answers with a **handle**: text that tells the model what the
+  task is doing and the exact next call to make, plus
+  ``structuredContent.task``.
+* **Task tools** (``tasks_get``, ``tasks_result``, ``tasks_respond``,
+  ``tasks_cancel``, ``tasks_list``; the prefix is ``tool_prefix``) and the
+  resource template ``task://{task_id}``, with the same owner binding and
+  the same single not-found error as the native eras.
+
+Because the task is stored before the call waits, the tool always runs with
+the stored :class:`~mcp_tasks_server.context.TaskContext`: its progress, its
+status and its questions are visible to ``tasks_get`` on any replica, and an
+answer given with ``tasks_respond`` resumes it in place.
+
+The design constraint: the SDK checks a tool's return value against the
+tool's output schema, and a handle is not the tool's output. So the budget
+lives *above* the tool, as a wrapper of the ``tools/call`` request handler:
+below the middleware (the 2025-11-25 adapter has already answered
+task-augmented calls) and around the extensions' interceptor (to which it
+hands the 2026 calls that era claims). A wrapper of ``tools/list`` lists a
+task-capable tool's ``outputSchema`` widened to admit the handle, and hides
+``tasks_list`` from callers who cannot list.
+
+Both wrappers replace the SDK's registered handlers, keeping their params
+models, and are installed last by :meth:`Tasks.install`, after the
+extensions' interceptor is composed: recomposing that interceptor later
+would drop them (``tests/protocol/test_task_tools.py`` notices).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import anyio
+from mcp.server.context import HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolRequestParams, CallToolResult
+from pydantic import BaseModel, Field
+
+from mcp_tasks_server.errors import (
+    ConfigError,
+    PayloadTooLarge,
+    TaskError,
+    TaskNotFound,
+    TaskTerminal,
+)
+from mcp_tasks_server.model import TaskRecord, TaskStatus
+from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.protocol.errors import to_mcp_error
+from mcp_tasks_server.protocol.modern import opted_in
+from mcp_tasks_server.protocol.task_text import (
+    TaskToolNames,
+    answer_for,
+    describe,
+    handle_result,
+    outcome_result,
+    task_view,
+    text_result,
+    widen_output_schema,
+)
+from mcp_tasks_server.protocol.wire import MODERN_VERSION
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
-
     from mcp_tasks_server.protocol.install import Tasks
 
-__all__ = ["install_task_tools"]
+__all__ = ["TASK_RESOURCE_TEMPLATE", "TaskToolNames", "install_task_tools"]
+
+logger = logging.getLogger(__name__)
+
+TASK_RESOURCE_TEMPLATE = "task://{task_id}"
+
+Handler = Callable[[ServerRequestContext[Any, Any], Any], Awaitable[HandlerResult]]
+
+TaskId = Annotated[str, Field(description="The task id, as given by the call that started it.")]
+Cursor = Annotated[
+    str | None, Field(description="nextCursor from the previous page; omit for the first page.")
+]
+AnswerKey = Annotated[
+    str | None,
+    Field(description="Which question to answer; may be omitted when only one is open."),
+]
+AnswerContent = Annotated[
+    dict[str, Any] | None,
+    Field(description="The answer: an object with the fields the question asks for."),
+]
+AnswerAction = Annotated[
+    Literal["accept", "decline", "cancel"],
+    Field(description="accept (answer with content), decline (refuse) or cancel (dismiss)."),
+]
 
 
 def install_task_tools(tasks: Tasks, server: MCPServer[Any]) -> None:
-    """Register the task tools and the task resource template on ``server``."""
+    """Register the task tools, the task resource template and the inline budget on ``server``.
+
+    Does nothing when ``Settings.as_tools`` is off: task tools called
+    without a task then run inline, as plain tools. Raises ``ConfigError``
+    when the server already has a tool of one of the task tools' names.
+    """
+    if not tasks.settings.as_tools:
+        return
+    fallback = _Fallback(tasks, TaskToolNames.with_prefix(tasks.settings.tool_prefix))
+    clashes = [name for name in fallback.names.all() if server._tool_manager.get_tool(name)]
+    if clashes:
+        raise ConfigError(
+            f"the server already has a tool named {clashes[0]!r}; set MCP_TASKS_TOOL_PREFIX "
+            "to give the task tools other names"
+        )
+    fallback.register(server)
+    lowlevel = server._lowlevel_server
+    for method, wrap in (
+        ("tools/call", fallback.wrap_call_tool),
+        ("tools/list", fallback.wrap_list_tools),
+    ):
+        entry = lowlevel.get_request_handler(method)
+        if entry is None:  # pragma: no cover - MCPServer always registers both
+            raise RuntimeError(f"the server has no {method} handler to wrap")
+        lowlevel.add_request_handler(method, entry.params_type, wrap(entry.handler))
+
+
+class _Fallback:
+    """The inline budget and the task tools of one server."""
+
+    def __init__(self, tasks: Tasks, names: TaskToolNames) -> None:
+        self.tasks = tasks
+        self.names = names
+        self.budget = tasks.settings.inline_budget_seconds
+
+    # ------------------------------------------------------------------ tools/call
+
+    def wrap_call_tool(self, inner: Handler) -> Handler:
+        async def call_tool(
+            ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
+        ) -> HandlerResult:
+            support = self.tasks.support_of(params.name)
+            if (
+                support == "forbidden"
+                or _claimed_by_modern_era(ctx, support)
+                or _asks_before_running(self.tasks.server, params.name)
+            ):
+                return await inner(ctx, params)
+            return await self._call_within_budget(ctx, params, inner)
+
+        return call_tool
+
+    async def _call_within_budget(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: CallToolRequestParams,
+        inner: Handler,
+    ) -> HandlerResult:
+        owner = self.tasks.owner(ctx)
+        try:
+            record = await self.tasks.start_task(owner, params.name, params.arguments)
+        except PayloadTooLarge as exc:
+            # Too big to store as a task: serve the call the way a plain tool is served.
+            logger.info("running %r inline, without a task: %s", params.name, exc)
+            return await inner(ctx, params)
+        except TaskError as exc:
+            raise to_mcp_error(exc) from None
+        try:
+            record = await self._settle(ctx, owner, record)
+        except anyio.get_cancelled_exc_class():
+            # The caller gave up on the call before it learnt the task id: stop the work.
+            with anyio.CancelScope(shield=True), suppress(TaskError):
+                await self.tasks.service.cancel(owner, record.task_id)
+            raise
+        # Typed results, so the SDK shapes them for whichever version the call speaks.
+        if not record.is_terminal:
+            return _model(handle_result(record, self.names, self.budget))
+        if record.result is not None:
+            return _model(record.result)
+        if record.status is TaskStatus.CANCELLED:
+            text = f"{params.name} was cancelled before it finished."
+            return _model(text_result(text, is_error=True))
+        error = record.error or {"code": -32603, "message": "The tool failed"}
+        raise MCPError(
+            code=int(error["code"]), message=str(error["message"]), data=error.get("data")
+        )
+
+    async def _settle(
+        self,
+        ctx: ServerRequestContext[Any, Any] | None,
+        owner: Owner,
+        record: TaskRecord,
+    ) -> TaskRecord:
+        """Wait up to the budget for the task to finish or to ask for input.
+
+        Progress the task stores meanwhile is relayed to the waiting request,
+        for clients that sent a progress token (some restart their timeout
+        on progress).
+        """
+        relayed = float("-inf")
+        delay = 0.05
+        poll_ceiling = self.tasks.settings.heartbeat_interval_seconds
+        with anyio.move_on_after(self.budget):
+            while record.status is TaskStatus.WORKING:
+                progress = record.progress
+                if ctx is not None and progress is not None and progress.progress > relayed:
+                    relayed = progress.progress
+                    await ctx.session.report_progress(
+                        progress.progress, progress.total, progress.message
+                    )
+                await self.tasks.runner.wait_for_change(record.task_id, delay)
+                delay = min(delay * 2, poll_ceiling)
+                record = await self.tasks.service.get(owner, record.task_id)
+        return record
+
+    # ------------------------------------------------------------------ tools/list
+
+    def wrap_list_tools(self, inner: Handler) -> Handler:
+        async def list_tools(ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+            result = await inner(ctx, params)
+            listed = (
+                result.model_dump(by_alias=True, mode="json", exclude_none=True)
+                if isinstance(result, BaseModel)
+                else dict(result or {})
+            )
+            hide_listing = not self.tasks.owner(ctx).can_list
+            tools = []
+            for tool in listed.get("tools", []):
+                name = tool.get("name", "")
+                if hide_listing and name == self.names.listing:
+                    continue
+                schema = tool.get("outputSchema")
+                if schema is not None and self.tasks.support_of(name) != "forbidden":
+                    tool = {**tool, "outputSchema": widen_output_schema(schema)}
+                tools.append(tool)
+            listed["tools"] = tools
+            return listed
+
+        return list_tools
+
+    # ------------------------------------------------------------------ the task tools
+
+    def register(self, server: MCPServer[Any]) -> None:
+        names = self.names
+        for name, fn, description in (
+            (names.get, self.get, _GET_DOC),
+            (names.result, self.result, _RESULT_DOC),
+            (names.respond, self.respond, _RESPOND_DOC),
+            (names.cancel, self.cancel, _CANCEL_DOC),
+            (names.listing, self.list_tasks, _LIST_DOC),
+        ):
+            server.add_tool(fn, name=name, description=description, structured_output=False)
+        server.resource(
+            TASK_RESOURCE_TEMPLATE,
+            name="task",
+            title="Task state",
+            description="The state of one task as JSON: status, progress, open questions.",
+            mime_type="application/json",
+        )(self.read_resource)
+
+    def _owner(self, ctx: Context[Any, Any]) -> Owner:
+        return self.tasks.owner(ctx.request_context)
+
+    def _describe(self, record: TaskRecord) -> CallToolResult:
+        return _model(
+            text_result(describe(record, self.names, self.budget), {"task": task_view(record)})
+        )
+
+    async def get(self, task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
+        try:
+            record = await self.tasks.service.get(self._owner(ctx), task_id)
+        except TaskError as exc:
+            return _error(exc)
+        return self._describe(record)
+
+    async def result(self, task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
+        owner = self._owner(ctx)
+        try:
+            record = await self.tasks.service.get(owner, task_id)
+            record = await self._settle(ctx.request_context, owner, record)
+        except TaskError as exc:
+            return _error(exc)
+        return self._finished_or_handle(record)
+
+    def _finished_or_handle(self, record: TaskRecord) -> CallToolResult:
+        if record.is_terminal:
+            return _model(outcome_result(record))
+        return _model(handle_result(record, self.names, self.budget))
+
+    async def respond(
+        self,
+        task_id: TaskId,
+        ctx: Context[Any, Any],
+        content: AnswerContent = None,
+        action: AnswerAction = "accept",
+        key: AnswerKey = None,
+    ) -> CallToolResult:
+        owner = self._owner(ctx)
+        try:
+            record = await self.tasks.service.get(owner, task_id)
+            answer = answer_for(record, key, content, action)
+            if isinstance(answer, str):
+                return _model(text_result(answer, {"task": task_view(record)}, is_error=True))
+            delivery = await self.tasks.service.deliver_input(owner, task_id, answer)
+            if not delivery.accepted:
+                text = f"That question was already answered.\n\n{self._text(delivery.record)}"
+                return _model(
+                    text_result(text, {"task": task_view(delivery.record)}, is_error=True)
+                )
+            record = await self._settle(ctx.request_context, owner, delivery.record)
+        except TaskError as exc:
+            return _error(exc)
+        return self._finished_or_handle(record)
+
+    async def cancel(self, task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
+        owner = self._owner(ctx)
+        try:
+            record = await self.tasks.service.cancel(owner, task_id)
+        except TaskTerminal:
+            try:
+                record = await self.tasks.service.get(owner, task_id)
+            except TaskError as exc:
+                return _error(exc)
+            text = f"Nothing to cancel: the task had already finished.\n\n{self._text(record)}"
+            return _model(text_result(text, {"task": task_view(record)}))
+        except TaskError as exc:
+            return _error(exc)
+        return self._describe(record)
+
+    async def list_tasks(self, ctx: Context[Any, Any], cursor: Cursor = None) -> CallToolResult:
+        try:
+            page = await self.tasks.service.list(self._owner(ctx), cursor)
+        except TaskError as exc:
+            return _error(exc)
+        lines = [f"{len(page.records)} task(s), newest first:" if page.records else "No tasks."]
+        for record in page.records:
+            line = f"- {record.task_id} ({record.request.name}): {record.status.value}"
+            if record.status_message and not record.is_terminal:
+                line += f", {record.status_message}"
+            lines.append(line)
+        structured: dict[str, Any] = {"tasks": [task_view(record) for record in page.records]}
+        if page.next_cursor is not None:
+            structured["nextCursor"] = page.next_cursor
+            lines.append(
+                f'More tasks: call {self.names.listing} with {{"cursor": "{page.next_cursor}"}}.'
+            )
+        lines.append(f"Details of one task: call {self.names.get} with its task_id.")
+        return _model(text_result("\n".join(lines), structured))
+
+    def _text(self, record: TaskRecord) -> str:
+        return describe(record, self.names, self.budget)
+
+    async def read_resource(self, task_id: str, ctx: Context[Any, Any]) -> str:
+        try:
+            record = await self.tasks.service.get(self._owner(ctx), task_id)
+        except TaskNotFound as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        except TaskError as exc:
+            raise to_mcp_error(exc) from None
+        return json.dumps(task_view(record))
+
+
+def _claimed_by_modern_era(ctx: ServerRequestContext[Any, Any], support: str) -> bool:
+    """Whether the 2026 extension answers this call itself (a task, or -32021).
+
+    Task-augmented 2025-11-25 calls never reach the handler: that era's
+    middleware answers them first.
+    """
+    if ctx.protocol_version != MODERN_VERSION:
+        return False
+    return opted_in(ctx) or support == "required"
+
+
+def _asks_before_running(server: MCPServer[Any], name: str) -> bool:
+    """Whether the tool has ``Resolve(...)`` parameters, answered before its body runs.
+
+    The SDK runs those inside the request (an inline elicitation, or a
+    multi-round call at 2026-07-28) and would run them again in a background
+    task, where the request is gone; so such a tool is called as a plain tool.
+    """
+    tool = server._tool_manager.get_tool(name)
+    return tool is not None and bool(tool.resolved_params)
+
+
+def _model(result: Mapping[str, Any]) -> CallToolResult:
+    return CallToolResult.model_validate(
+        {key: value for key, value in result.items() if key != "resultType"}
+    )
+
+
+def _error(exc: TaskError) -> CallToolResult:
+    return _model(text_result(str(exc), is_error=True))
+
+
+_GET_DOC = (
+    "Show what a background task is doing: its status, progress, and any question it is "
+    "waiting on, plus what to do next. Returns at once."
+)
+_RESULT_DOC = (
+    "Get the result of a background task. Waits a while for a running task; if it is still "
+    "running after that, says so (call again to keep waiting)."
+)
+_RESPOND_DOC = (
+    "Answer a question a background task is waiting on (its status is input_required). "
+    "Pass the fields the question asks for as content; the task then resumes."
+)
+_CANCEL_DOC = "Stop a background task. A task that already finished is left as it is."
+_LIST_DOC = "List your background tasks, newest first, with their status."
