@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# DynamoDB Local and moto, started once per session when a test asks for them.
+from tests.dynamodb_servers import dynamodb_local, dynamodb_server, moto_dynamodb  # noqa: F401
+
 
 @pytest.fixture
 def anyio_backend() -> str:

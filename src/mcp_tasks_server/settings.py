@@ -16,7 +16,14 @@ import json
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_tasks_server.errors import ConfigError
@@ -61,6 +68,7 @@ class Settings(BaseSettings):
         frozen=True,
         validate_default=True,
         use_attribute_docstrings=True,
+        populate_by_name=True,
     )
 
     # ------------------------------------------------------------ storage
@@ -78,6 +86,12 @@ class Settings(BaseSettings):
 
     dynamodb_endpoint: str | None = None
     """DynamoDB endpoint URL; overrides ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL``."""
+
+    dynamodb_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MCP_TASKS_DYNAMODB_REGION", "AWS_REGION", "dynamodb_region"),
+    )
+    """DynamoDB region; else ``AWS_REGION``, else botocore's (``AWS_DEFAULT_REGION``, profile)."""
 
     dynamodb_max_pool_connections: int = Field(default=50, ge=1, le=1_000)
     """DynamoDB: most HTTP connections the one shared client keeps open."""

@@ -15,6 +15,7 @@ import pytest
 
 from mcp_tasks_server.backends import MemoryBackend, StorageBackend
 from tests.clock import ManualClock
+from tests.dynamodb_servers import backend_factory
 
 BackendFactory = Callable[
     [pytest.FixtureRequest, ManualClock], AbstractAsyncContextManager[StorageBackend]
@@ -34,6 +35,8 @@ async def memory_backend(
 
 BACKENDS: dict[str, BackendFactory] = {
     "memory": memory_backend,
+    "dynamodb-local": backend_factory("dynamodb_local"),
+    "moto": backend_factory("moto_dynamodb"),
 }
 
 

@@ -1,0 +1,196 @@
+"""The DynamoDB item layout: how records map onto one table's items.
+
+One table, two kinds of item, both in the owner's partition:
+
+=================  ===================  ==========================================
+``PK``             ``SK``               attributes
+=================  ===================  ==========================================
+``OWNER#<owner>``  ``TASK#<task id>``   ``version`` N, ``data`` S (the record
+                                        body, opaque), ``active`` BOOL, ``w`` S
+                                        (a random id of the write that stored
+                                        it), and only when the task has a TTL:
+                                        ``expires_at`` N (epoch seconds, for
+                                        DynamoDB's TTL) and ``expires_at_ms`` N
+                                        (exact, for reads)
+``OWNER#<owner>``  ``ACTIVE``           ``ids`` SS (the owner's active task ids)
+                                        and ``x#<task id>`` N (the expiry in ms
+                                        of each active task that has one)
+=================  ===================  ==========================================
+
+Task ids sort by creation time, so ``TASK#`` keys in descending order are
+newest first, and ``begins_with(SK, "TASK#")`` keeps the ``ACTIVE`` item out
+of listings. An owner longer than 1 KB is keyed by its SHA-256
+(``OWNERH#<hex>``) to stay inside DynamoDB's 2 KB partition-key limit; the
+owner itself is inside the record body either way.
+
+``w`` lets a refused conditional write tell "my own earlier attempt landed"
+(botocore retried a request whose answer was lost) from "another writer
+stored the same bytes": both would otherwise look identical.
+
+Everything here is pure (no I/O), so the layout can be read in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from mcp_tasks_server.backends.base import StoredRecord
+
+__all__ = [
+    "ACTIVE_SK",
+    "LIVE",
+    "TASK_PREFIX",
+    "Item",
+    "active_key",
+    "active_update",
+    "decode_item",
+    "encode_item",
+    "expired_entries",
+    "is_write",
+    "item_size",
+    "new_write_id",
+    "number",
+    "partition_key",
+    "prune_update",
+    "task_key",
+]
+
+Item = dict[str, dict[str, Any]]
+"""An item in DynamoDB's wire form: ``{"name": {"S": "..."}}``."""
+
+TASK_PREFIX = "TASK#"
+ACTIVE_SK = "ACTIVE"
+
+LIVE = "(attribute_not_exists(#e) OR #e > :now)"
+"""Condition or filter for an unexpired task item; needs ``#e`` and ``:now``."""
+
+_LONG_OWNER_BYTES = 1_024
+
+
+def number(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def partition_key(owner: str) -> str:
+    encoded = owner.encode()
+    if len(encoded) > _LONG_OWNER_BYTES:
+        return "OWNERH#" + hashlib.sha256(encoded).hexdigest()
+    return "OWNER#" + owner
+
+
+def task_key(owner: str, task_id: str) -> Item:
+    return {"PK": {"S": partition_key(owner)}, "SK": {"S": TASK_PREFIX + task_id}}
+
+
+def active_key(owner: str) -> Item:
+    return {"PK": {"S": partition_key(owner)}, "SK": {"S": ACTIVE_SK}}
+
+
+def encode_item(record: StoredRecord, write_id: str = "") -> Item:
+    """The task item for ``record``; ``write_id`` marks this one write (see ``w``)."""
+    item: Item = {
+        "PK": {"S": partition_key(record.owner)},
+        "SK": {"S": TASK_PREFIX + record.task_id},
+        "version": number(record.version),
+        "data": {"S": record.data},
+        "active": {"BOOL": record.active},
+        "w": {"S": write_id or new_write_id()},
+    }
+    if record.expires_at_ms is not None:
+        # Rounded up, so the TTL never deletes a task before it expires.
+        item["expires_at"] = number(-(-record.expires_at_ms // 1000))
+        item["expires_at_ms"] = number(record.expires_at_ms)
+    return item
+
+
+def new_write_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def is_write(item: Item | None, write_id: str) -> bool:
+    """Whether ``item`` is the one stored by the write marked ``write_id``."""
+    return item is not None and item.get("w", {}).get("S") == write_id
+
+
+def decode_item(owner: str, item: Item) -> StoredRecord:
+    """The record a task item holds. Raises ``KeyError``/``ValueError`` if malformed."""
+    expires = item.get("expires_at_ms")
+    active = item.get("active")
+    return StoredRecord(  # positional: a list page decodes many of these
+        owner,
+        item["SK"]["S"].removeprefix(TASK_PREFIX),
+        int(item["version"]["N"]),
+        item["data"]["S"],
+        None if expires is None else int(expires["N"]),
+        True if active is None else bool(active["BOOL"]),
+    )
+
+
+def item_size(item: Item) -> int:
+    """Bytes as DynamoDB counts them: UTF-8 names and values, ~1 byte per 2 digits."""
+    size = 0
+    for name, value in item.items():
+        size += len(name)
+        if "S" in value:
+            text: str = value["S"]
+            size += len(text) if text.isascii() else len(text.encode())
+        elif "N" in value:
+            size += (len(value["N"].lstrip("-")) + 1) // 2 + 1
+        else:
+            size += 1
+    return size
+
+
+def active_update(
+    table: str, record: StoredRecord, *, add: bool, max_active: int | None = None
+) -> dict[str, Any]:
+    """The ``ACTIVE`` item update that adds or removes one task.
+
+    With ``max_active`` the add is conditional on the owner having fewer
+    active tasks, and a refusal returns the item so expired entries can be
+    found without another read.
+    """
+    values: dict[str, Any] = {":id": {"SS": [record.task_id]}}
+    if add and record.expires_at_ms is not None:
+        expression = "ADD ids :id SET #x = :x"
+        values[":x"] = number(record.expires_at_ms)
+    else:
+        expression = ("ADD" if add else "DELETE") + " ids :id REMOVE #x"
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": active_key(record.owner),
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": {"#x": "x#" + record.task_id},
+        "ExpressionAttributeValues": values,
+    }
+    if max_active is not None:
+        update["ConditionExpression"] = "attribute_not_exists(ids) OR size(ids) < :max"
+        values[":max"] = number(max_active)
+        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return update
+
+
+def expired_entries(active: Item, now_ms: int, *, limit: int = 100) -> list[str]:
+    """Ids in an ``ACTIVE`` item whose task has expired (at most ``limit``)."""
+    expired = []
+    for task_id in active.get("ids", {}).get("SS", ()):
+        expiry = active.get("x#" + task_id)
+        if expiry is not None and int(expiry["N"]) <= now_ms:
+            expired.append(task_id)
+            if len(expired) == limit:
+                break
+    return expired
+
+
+def prune_update(table: str, owner: str, task_ids: list[str]) -> dict[str, Any]:
+    """The ``ACTIVE`` item update that drops the entries of ``task_ids``."""
+    names = {f"#x{index}": "x#" + task_id for index, task_id in enumerate(task_ids)}
+    return {
+        "TableName": table,
+        "Key": active_key(owner),
+        "UpdateExpression": "DELETE ids :ids REMOVE " + ", ".join(names),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":ids": {"SS": task_ids}},
+    }

@@ -1,0 +1,110 @@
+"""Every operation is exactly one DynamoDB request, counted two independent ways."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from mcp_tasks_server import Settings, TaskStore, ToolRequest
+from mcp_tasks_server.backends.base import StoredRecord
+from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
+from mcp_tasks_server.errors import VersionConflict
+from mcp_tasks_server.model import new_task_id
+from tests.clock import ManualClock
+from tests.dynamodb_servers import DynamoDbServer, open_backend
+
+pytestmark = pytest.mark.anyio
+
+REQUEST = ToolRequest(name="compute")
+
+
+class WireCounter:
+    """Counts HTTP requests as botocore sends them, independently of the backend."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def attach(self, backend: DynamoDbBackend) -> None:
+        client = await backend.client()
+        client.meta.events.register("before-send.dynamodb", self._on_send)
+
+    def _on_send(self, request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        if isinstance(target, bytes):
+            target = target.decode()
+        self.sent.append(target.rsplit(".", 1)[-1])
+
+
+async def cost(backend: DynamoDbBackend, wire: WireCounter, operation: Awaitable[Any]) -> list[str]:
+    """The requests ``operation`` sent; asserts both counts agree."""
+    counted, sent = backend.request_count, len(wire.sent)
+    await operation
+    calls = wire.sent[sent:]
+    assert backend.request_count - counted == len(calls)
+    return calls
+
+
+@pytest.mark.parametrize("track_active", [True, False], ids=["with-quota", "without-quota"])
+async def test_each_store_operation_is_one_request(
+    dynamodb_server: DynamoDbServer, clock: ManualClock, track_active: bool
+) -> None:
+    async with open_backend(dynamodb_server, clock, track_active=track_active) as backend:
+        wire = WireCounter()
+        await wire.attach(backend)
+        store = TaskStore(backend, Settings(max_active_tasks_per_owner=10 if track_active else 0))
+        write = "TransactWriteItems" if track_active else "PutItem"
+
+        created: list[Any] = []
+
+        async def create() -> None:
+            created.append(await store.create("alice", REQUEST))
+
+        assert await cost(backend, wire, create()) == [write]
+        task = created[0]
+        assert await cost(backend, wire, store.get("alice", task.task_id)) == ["GetItem"]
+        updated: list[Any] = []
+
+        async def update() -> None:
+            updated.append(
+                await store.update("alice", task.task_id, status_message="half", known=task)
+            )
+
+        assert await cost(backend, wire, update()) == ["PutItem"]
+        assert await cost(
+            backend, wire, store.complete("alice", task.task_id, {"content": []}, known=updated[0])
+        ) == [write]
+        assert await cost(backend, wire, store.list("alice")) == ["Query"]
+        delete = "TransactWriteItems" if track_active else "DeleteItem"
+        assert await cost(backend, wire, backend.delete("alice", task.task_id)) == [delete]
+        assert await cost(backend, wire, backend.sweep_expired()) == []
+
+
+async def test_each_backend_operation_is_one_request(backend: DynamoDbBackend) -> None:
+    wire = WireCounter()
+    await wire.attach(backend)
+    owner = "bob"
+    record = StoredRecord(owner, new_task_id(backend.clock()), 1, "{}", backend.clock() + 60_000)
+    assert len(await cost(backend, wire, backend.create(record, max_active=5))) == 1
+    assert len(await cost(backend, wire, backend.get(owner, record.task_id))) == 1
+    following = StoredRecord(owner, record.task_id, 2, '{"a":1}', record.expires_at_ms)
+    assert len(await cost(backend, wire, backend.replace(following, 1))) == 1
+    assert len(await cost(backend, wire, backend.list(owner, limit=5))) == 1
+    assert len(await cost(backend, wire, backend.delete(owner, record.task_id))) == 1
+
+
+async def test_a_lost_race_reports_the_winner_without_a_second_read(
+    backend: DynamoDbBackend,
+) -> None:
+    wire = WireCounter()
+    await wire.attach(backend)
+    record = StoredRecord("carol", new_task_id(backend.clock()), 1, "{}", None)
+    await backend.create(record)
+    winner = StoredRecord("carol", record.task_id, 2, '"winner"', None)
+    await backend.replace(winner, 1)
+    sent = len(wire.sent)
+    with pytest.raises(VersionConflict) as conflict:
+        await backend.replace(StoredRecord("carol", record.task_id, 2, '"loser"', None), 1)
+    assert wire.sent[sent:] == ["PutItem"]
+    assert conflict.value.current == winner
