@@ -36,10 +36,15 @@ from mcp_tasks_server.protocol.wire import PROGRESS_META, TASKS_EXTENSION
 __all__ = [
     "PROGRESS_META",
     "TERMINAL_STATUSES",
+    "CancelTask",
+    "GetTask",
     "InputAnswerer",
     "TaskCreated",
     "TaskEndedWithoutResult",
+    "TaskIdParams",
+    "TaskUpdateParams",
     "TasksClientExtension",
+    "UpdateTask",
     "cancel_task",
     "get_task",
     "update_task",
@@ -51,25 +56,31 @@ InputAnswerer = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """Answers one input request: ``(key, {"method", "params"}) -> response``."""
 
 
-class _TaskIdParams(RequestParams):
+class TaskIdParams(RequestParams):
+    """``{taskId}``, the params of every ``tasks/*`` request but ``tasks/update``."""
+
     taskId: str
 
 
-class _TaskUpdateParams(_TaskIdParams):
+class TaskUpdateParams(TaskIdParams):
     inputResponses: dict[str, Any]
 
 
-class _GetTask(Request[_TaskIdParams, Literal["tasks/get"]]):
+# The requests themselves, for clients that build their own flows. ``name_param``
+# makes the SDK send the Mcp-Name header the extension requires over HTTP.
+
+
+class GetTask(Request[TaskIdParams, Literal["tasks/get"]]):
     method: Literal["tasks/get"] = "tasks/get"
     name_param = "taskId"
 
 
-class _UpdateTask(Request[_TaskUpdateParams, Literal["tasks/update"]]):
+class UpdateTask(Request[TaskUpdateParams, Literal["tasks/update"]]):
     method: Literal["tasks/update"] = "tasks/update"
     name_param = "taskId"
 
 
-class _CancelTask(Request[_TaskIdParams, Literal["tasks/cancel"]]):
+class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
     method: Literal["tasks/cancel"] = "tasks/cancel"
     name_param = "taskId"
 
@@ -105,7 +116,7 @@ def _wire(result: Result) -> dict[str, Any]:
 async def get_task(session: ClientSession, task_id: str) -> dict[str, Any]:
     """``tasks/get``: the task with its result, error or input requests inlined."""
     return _wire(
-        await session.send_request(_GetTask(params=_TaskIdParams(taskId=task_id)), _AnyResult)
+        await session.send_request(GetTask(params=TaskIdParams(taskId=task_id)), _AnyResult)
     )
 
 
@@ -113,14 +124,14 @@ async def update_task(
     session: ClientSession, task_id: str, responses: dict[str, Any]
 ) -> dict[str, Any]:
     """``tasks/update``: answer input requests by key."""
-    params = _TaskUpdateParams(taskId=task_id, inputResponses=responses)
-    return _wire(await session.send_request(_UpdateTask(params=params), _AnyResult))
+    params = TaskUpdateParams(taskId=task_id, inputResponses=responses)
+    return _wire(await session.send_request(UpdateTask(params=params), _AnyResult))
 
 
 async def cancel_task(session: ClientSession, task_id: str) -> dict[str, Any]:
     """``tasks/cancel``: ask the server to stop the task (acknowledged even if it finished)."""
     return _wire(
-        await session.send_request(_CancelTask(params=_TaskIdParams(taskId=task_id)), _AnyResult)
+        await session.send_request(CancelTask(params=TaskIdParams(taskId=task_id)), _AnyResult)
     )
 
 

@@ -40,10 +40,8 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve_http(server: MCPServer[Any], *, stateless: bool = False) -> AsyncIterator[str]:
-    """Run ``server`` over streamable HTTP on a free 127.0.0.1 port; yield its MCP URL."""
-    app = server.streamable_http_app(stateless_http=stateless, host="127.0.0.1")
-    port = free_port()
+async def serve_asgi(app: Any, port: int) -> AsyncIterator[None]:
+    """Run an ASGI ``app`` under uvicorn on 127.0.0.1:``port`` until the block ends."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     runner = uvicorn.Server(config)
     async with anyio.create_task_group() as group:
@@ -52,9 +50,18 @@ async def serve_http(server: MCPServer[Any], *, stateless: bool = False) -> Asyn
             while not runner.started:  # noqa: ASYNC110 - uvicorn exposes no event
                 await anyio.sleep(0.01)
         try:
-            yield f"http://127.0.0.1:{port}/mcp"
+            yield
         finally:
             runner.should_exit = True
+
+
+@asynccontextmanager
+async def serve_http(server: MCPServer[Any], *, stateless: bool = False) -> AsyncIterator[str]:
+    """Run ``server`` over streamable HTTP on a free 127.0.0.1 port; yield its MCP URL."""
+    app = server.streamable_http_app(stateless_http=stateless, host="127.0.0.1")
+    port = free_port()
+    async with serve_asgi(app, port):
+        yield f"http://127.0.0.1:{port}/mcp"
 
 
 def stdio_server(

@@ -188,3 +188,8 @@ async def eventually(check: Callable[[], Awaitable[T | None]], interval: float =
         if value:
             return value
         await anyio.sleep(interval)
+
+
+def task_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """A ``tasks/get`` result without its ``_meta``: the bare ``Task`` a notification carries."""
+    return {key: value for key, value in result.items() if key != "_meta"}

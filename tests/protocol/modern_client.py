@@ -1,11 +1,9 @@
 """A 2026-07-28 tasks client built from the SDK's own extension points.
 
-The SDK has no task helpers, so tests speak the extension the way a client
-author would: ``tasks/*`` requests are ``mcp_types.Request`` subclasses
-(``name_param`` makes the SDK send ``Mcp-Name``), and :class:`TasksClient`
-is a ``ClientExtension`` whose ``ResultClaim`` takes the flat task result of
-``tools/call`` and polls ``tasks/get`` until the task ends, answering its
-input requests with ``tasks/update`` on the way.
+The requests come from :mod:`mcp_tasks_server.client`; this module adds
+what only tests need: the removed ``tasks/result`` and ``tasks/list``
+requests (to check they are refused), and :class:`TasksClient`, a claim that
+also records what it saw on the way to the result.
 """
 
 from __future__ import annotations
@@ -20,33 +18,45 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Request, RequestParams, Result
 from pydantic import ConfigDict
 
+from mcp_tasks_server.client import (
+    CancelTask,
+    GetTask,
+    TaskCreated,
+    TaskIdParams,
+    TaskUpdateParams,
+    UpdateTask,
+    cancel_task,
+    get_task,
+    update_task,
+)
 from tests.protocol.harness import TASKS_EXTENSION
+
+__all__ = [
+    "AnyResult",
+    "CreatedTask",
+    "TaskIdParams",
+    "TaskUpdateParams",
+    "TasksCancel",
+    "TasksClient",
+    "TasksGet",
+    "TasksList",
+    "TasksResult",
+    "TasksUpdate",
+    "cancel_task",
+    "expect_error",
+    "fields",
+    "get_task",
+    "update_task",
+    "wait_for",
+]
 
 Answer = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 """Answers one input request: ``(key, {"method", "params"}) -> result``."""
 
 
-class TaskIdParams(RequestParams):
-    taskId: str
-
-
-class TaskUpdateParams(TaskIdParams):
-    inputResponses: dict[str, Any]
-
-
-class TasksGet(Request[TaskIdParams, Literal["tasks/get"]]):
-    method: Literal["tasks/get"] = "tasks/get"
-    name_param = "taskId"
-
-
-class TasksUpdate(Request[TaskUpdateParams, Literal["tasks/update"]]):
-    method: Literal["tasks/update"] = "tasks/update"
-    name_param = "taskId"
-
-
-class TasksCancel(Request[TaskIdParams, Literal["tasks/cancel"]]):
-    method: Literal["tasks/cancel"] = "tasks/cancel"
-    name_param = "taskId"
+TasksGet = GetTask
+TasksUpdate = UpdateTask
+TasksCancel = CancelTask
 
 
 class TasksResult(Request[TaskIdParams, Literal["tasks/result"]]):
@@ -63,35 +73,12 @@ class AnyResult(Result):
     model_config = ConfigDict(extra="allow")
 
 
-class CreatedTask(Result):
-    """The flat ``CreateTaskResult`` (``resultType: "task"``)."""
-
-    model_config = ConfigDict(extra="allow")
-    result_type: Literal["task"] = "task"
-    taskId: str
-    status: str
+CreatedTask = TaskCreated
 
 
 def fields(result: Result) -> dict[str, Any]:
     """A result as the wire had it, ``null`` values included."""
     return result.model_dump(by_alias=True, mode="json")
-
-
-async def get_task(session: ClientSession, task_id: str) -> dict[str, Any]:
-    request = TasksGet(params=TaskIdParams(taskId=task_id))
-    return fields(await session.send_request(request, AnyResult))
-
-
-async def update_task(
-    session: ClientSession, task_id: str, responses: dict[str, Any]
-) -> dict[str, Any]:
-    request = TasksUpdate(params=TaskUpdateParams(taskId=task_id, inputResponses=responses))
-    return fields(await session.send_request(request, AnyResult))
-
-
-async def cancel_task(session: ClientSession, task_id: str) -> dict[str, Any]:
-    request = TasksCancel(params=TaskIdParams(taskId=task_id))
-    return fields(await session.send_request(request, AnyResult))
 
 
 async def wait_for(

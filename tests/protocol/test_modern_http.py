@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from mcp import Client
 from mcp_types import ElicitRequestParams, ElicitResult
 
@@ -30,6 +29,7 @@ from tests.protocol.harness import (
     RawResponse,
     free_port,
     modern_meta,
+    serve_asgi,
 )
 from tests.protocol.modern_client import TasksClient
 
@@ -47,19 +47,8 @@ async def reference_server(*, profile: str = "conformance", **overrides: Any) ->
     """The reference server over streamable HTTP; yields its MCP URL."""
     settings = Settings(**{**FAST, "transport": "http", "port": free_port(), **overrides})
     app = http_app(build_server(settings, profile=profile), settings)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=settings.port, lifespan="on", log_level="warning"
-    )
-    runner = uvicorn.Server(config)
-    async with anyio.create_task_group() as group:
-        group.start_soon(runner.serve)
-        with anyio.fail_after(10):
-            while not runner.started:  # noqa: ASYNC110 - uvicorn exposes no event
-                await anyio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{settings.port}{settings.http_path}"
-        finally:
-            runner.should_exit = True
+    async with serve_asgi(app, settings.port):
+        yield f"http://127.0.0.1:{settings.port}{settings.http_path}"
 
 
 async def until_status(raw: RawHttp, task_id: str, *statuses: str) -> RawResponse:

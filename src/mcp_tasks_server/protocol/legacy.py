@@ -46,7 +46,12 @@ from mcp_tasks_server.errors import InvalidArgument, TaskError, TaskTerminal
 from mcp_tasks_server.model import TaskRecord, TaskStatus
 from mcp_tasks_server.protocol.errors import to_mcp_error
 from mcp_tasks_server.protocol.legacy_channel import ResultWait, channels_for
-from mcp_tasks_server.protocol.wire import LEGACY_VERSION, legacy_result, legacy_task
+from mcp_tasks_server.protocol.wire import (
+    LEGACY_VERSION,
+    legacy_result,
+    legacy_task,
+    with_progress,
+)
 
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.install import Tasks
@@ -177,7 +182,8 @@ async def _lookup(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: st
 
 
 async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    return legacy_task(await _lookup(tasks, ctx, params.taskId))
+    record = await _lookup(tasks, ctx, params.taskId)
+    return with_progress(legacy_task(record), record)
 
 
 async def result(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:

@@ -45,19 +45,24 @@ def iso_timestamp(epoch_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
-def legacy_task(record: TaskRecord) -> dict[str, Any]:
-    """The 2025-11-25 ``Task``: ``ttl`` and ``pollInterval``, ``ttl`` always present."""
+def _task(record: TaskRecord, ttl_key: str, poll_key: str) -> dict[str, Any]:
+    """The task fields both eras share; only the two duration names differ."""
     task: dict[str, Any] = {
         "taskId": record.task_id,
         "status": record.status.value,
         "createdAt": iso_timestamp(record.created_at_ms),
         "lastUpdatedAt": iso_timestamp(record.last_updated_at_ms),
-        "ttl": record.ttl_ms,
-        "pollInterval": record.poll_interval_ms,
+        ttl_key: record.ttl_ms,
+        poll_key: record.poll_interval_ms,
     }
     if record.status_message is not None:
         task["statusMessage"] = record.status_message
     return task
+
+
+def legacy_task(record: TaskRecord) -> dict[str, Any]:
+    """The 2025-11-25 ``Task``: ``ttl`` and ``pollInterval``, ``ttl`` always present."""
+    return _task(record, "ttl", "pollInterval")
 
 
 def legacy_result(record: TaskRecord) -> dict[str, Any]:
@@ -77,17 +82,7 @@ def legacy_result(record: TaskRecord) -> dict[str, Any]:
 
 def modern_task(record: TaskRecord) -> dict[str, Any]:
     """The 2026-07-28 task fields: ``ttlMs`` (present, may be null) and ``pollIntervalMs``."""
-    task: dict[str, Any] = {
-        "taskId": record.task_id,
-        "status": record.status.value,
-        "createdAt": iso_timestamp(record.created_at_ms),
-        "lastUpdatedAt": iso_timestamp(record.last_updated_at_ms),
-        "ttlMs": record.ttl_ms,
-        "pollIntervalMs": record.poll_interval_ms,
-    }
-    if record.status_message is not None:
-        task["statusMessage"] = record.status_message
-    return task
+    return _task(record, "ttlMs", "pollIntervalMs")
 
 
 def with_progress(shape: dict[str, Any], record: TaskRecord) -> dict[str, Any]:
