@@ -16,6 +16,7 @@ that it was cancelled. The same tool code runs either way a client calls it:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -23,12 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from mcp_tasks_server.errors import StorageUnavailable
 from mcp_tasks_server.model import InputRequest, Progress, TaskRecord
 
 if TYPE_CHECKING:
     from mcp_tasks_server.runner import Runner
 
 __all__ = ["StoredTaskContext", "TaskContext", "form_request"]
+
+logger = logging.getLogger(__name__)
 
 
 def form_request(message: str, requested_schema: Mapping[str, Any] | None = None) -> InputRequest:
@@ -110,8 +114,15 @@ class StoredTaskContext(TaskContext):
         return self._cancelled
 
     async def set_status(self, message: str | None) -> None:
-        """Set the status message clients see in ``tasks/get``."""
-        await self._write(status_message=message)
+        """Set the status message clients see in ``tasks/get``.
+
+        If the store cannot be reached the message is dropped with a warning
+        and the tool goes on: a status is advice, the work is what matters.
+        """
+        try:
+            await self._write(status_message=message)
+        except StorageUnavailable as exc:
+            logger.warning("could not store the status of task %s: %s", self.task_id, exc)
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -127,7 +138,12 @@ class StoredTaskContext(TaskContext):
         if self._pending_progress is not None:
             pending, self._pending_progress = self._pending_progress, None
             self._last_progress_write = anyio.current_time()
-            await self._write(progress=pending)
+            try:
+                await self._write(progress=pending)
+            except StorageUnavailable as exc:
+                # Kept for the next report: an unreachable store never ends the work.
+                self._pending_progress = self._pending_progress or pending
+                logger.warning("could not store the progress of task %s: %s", self.task_id, exc)
 
     async def request_input(
         self, requests: Mapping[str, InputRequest], *, status_message: str | None = None

@@ -175,6 +175,10 @@ class TaskRecord(_Frozen):
     # Keys used by earlier rounds of input; the spec makes keys unique for the
     # task's lifetime, so a key may never be asked twice.
     retired_input_keys: tuple[str, ...] = ()
+    # The lease of the replica running the task: who, and until when. An
+    # unfinished task whose lease ran out lost its replica (see docs/distributed.md).
+    lease_owner: str | None = None
+    lease_expires_at_ms: int | None = None
     version: int = Field(default=0, exclude=True)
 
     @property
@@ -188,6 +192,14 @@ class TaskRecord(_Frozen):
 
     def is_expired(self, at_ms: int) -> bool:
         return self.expires_at_ms is not None and at_ms >= self.expires_at_ms
+
+    def is_orphaned(self, at_ms: int) -> bool:
+        """Unfinished, and the lease of the replica running it has run out."""
+        return (
+            self.is_active
+            and self.lease_expires_at_ms is not None
+            and at_ms >= self.lease_expires_at_ms
+        )
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_defaults=True)

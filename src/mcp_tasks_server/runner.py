@@ -18,8 +18,13 @@ is cancelled                  stays ``cancelled``: the cancel was stored
 
 Waiting is event-driven within a process and polled across processes: a
 waiter (``tasks/result``, a tool waiting for input) wakes at once when a
-change happens on this replica, and otherwise re-reads the store every
-``heartbeat_interval_seconds``, so it never busy-loops.
+change happens on this replica. Changes made on other replicas reach it
+through the **heartbeat**: every ``heartbeat_interval_seconds`` the runner
+reads each task it runs (one strongly consistent read each), stops a task
+that was cancelled or failed elsewhere, wakes a tool whose input arrived, and
+renews its lease when less than half of it is left (see :mod:`.leases`). A
+heartbeat that cannot reach the store logs and goes on: a lease ends only by
+time, never because a renewal failed.
 """
 
 from __future__ import annotations
@@ -40,14 +45,16 @@ from mcp_tasks_server.errors import (
     ProtocolFailure,
     ResultNotReady,
     ServerShuttingDown,
+    StorageUnavailable,
     TaskError,
     TaskNotFound,
     TaskTerminal,
 )
+from mcp_tasks_server.leases import STOPPED_MESSAGE, run_orphan_sweeper
 from mcp_tasks_server.model import TaskRecord, TaskStatus
 from mcp_tasks_server.store import TaskStore
 
-__all__ = ["INTERNAL_ERROR", "Invoke", "Listener", "Runner"]
+__all__ = ["INTERNAL_ERROR", "STOPPED_MESSAGE", "Invoke", "Listener", "Runner"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ Listener = Callable[[TaskRecord], Awaitable[None]]
 """Called after every change this replica makes to a task (for notifications)."""
 
 INTERNAL_ERROR = -32603
-STOPPED_MESSAGE = "The server running this task stopped before it finished"
+_HEARTBEAT_CONCURRENCY = 16
 
 
 @dataclass(slots=True)
@@ -73,6 +80,7 @@ class Runner:
     def __init__(self, store: TaskStore) -> None:
         self.store = store
         self.settings = store.settings
+        self.replica = store.settings.replica
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
@@ -88,6 +96,8 @@ class Runner:
         self._group = await stack.enter_async_context(anyio.create_task_group())
         self._exit_stack = stack
         self._group.start_soon(self.store.run_expiry_sweeper, name="expiry sweeper")
+        self._group.start_soon(run_orphan_sweeper, self.store, name="orphan sweeper")
+        self._group.start_soon(self._heartbeat, name="heartbeat")
         self._accepting = True
         return self
 
@@ -108,6 +118,11 @@ class Runner:
     def running_task_ids(self) -> frozenset[str]:
         return frozenset(self._running)
 
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown began (or before the runner started)."""
+        return self._accepting and self._group is not None
+
     async def shutdown(self, grace_seconds: float | None = None) -> None:
         """Stop accepting tasks, give running ones a grace period, then fail the rest.
 
@@ -117,6 +132,10 @@ class Runner:
         """
         self._accepting = False
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        if self._running:
+            logger.info(
+                "shutting down: %d tasks running get %g s to finish", len(self._running), grace
+            )
         if self._running:
             self._drained = anyio.Event()
             with anyio.move_on_after(grace):
@@ -146,6 +165,14 @@ class Runner:
         self._group.start_soon(self._run, context, invoke, name=f"task {record.task_id}")
 
     async def _run(self, context: StoredTaskContext, invoke: Invoke) -> None:
+        # Shielded: a cancellation from outside (a stdio server stopped by a
+        # signal cancels everything it hosts) must not kill the tool mid-way.
+        # Only this task's own scope stops it: a cancel, or the end of the
+        # shutdown grace period; its outcome is then stored by the shutdown.
+        with anyio.CancelScope(shield=True):
+            await self._run_shielded(context, invoke)
+
+    async def _run_shielded(self, context: StoredTaskContext, invoke: Invoke) -> None:
         task_id = context.task_id
         running = self._running[task_id]
         result: Mapping[str, Any] | None = None
@@ -176,13 +203,7 @@ class Runner:
         record = context.record
         try:
             await context.flush_progress()
-            if error is not None:
-                record = await self.store.fail(record.owner, record.task_id, error, known=record)
-            else:
-                assert result is not None
-                record = await self.store.complete(
-                    record.owner, record.task_id, result, known=context.record
-                )
+            record = await self._store_outcome(context, result, error)
         except (TaskTerminal, TaskNotFound):
             # A cancel won the race, or the task expired: its stored state stands.
             self._wake(record.task_id)
@@ -193,6 +214,36 @@ class Runner:
                 await self._fail_quietly(context, str(exc))
             return
         await self.published(record)
+
+    async def _store_outcome(
+        self,
+        context: StoredTaskContext,
+        result: Mapping[str, Any] | None,
+        error: dict[str, Any] | None,
+    ) -> TaskRecord:
+        """Store how the tool ended, retrying while the store is out of reach.
+
+        The work is done and only this write can save it, so it is retried
+        with backoff for up to one lease; after that another replica may
+        already have failed the task, and the write would lose anyway.
+        """
+        deadline = anyio.current_time() + self.settings.lease_seconds
+        delay = 0.1
+        while True:
+            record = context.record
+            try:
+                if error is not None:
+                    return await self.store.fail(record.owner, record.task_id, error, known=record)
+                assert result is not None
+                return await self.store.complete(record.owner, record.task_id, result, known=record)
+            except StorageUnavailable as exc:
+                if not self._accepting or anyio.current_time() + delay > deadline:
+                    raise  # shutting down: never hold the exit up
+                logger.warning(
+                    "storing the outcome of task %s failed (%s); retrying", record.task_id, exc
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _fail_quietly(self, context: StoredTaskContext, message: str) -> None:
         record = context.record
@@ -222,6 +273,65 @@ class Runner:
         running = self._running.get(task_id)
         return running.context.record if running is not None else None
 
+    # ------------------------------------------------------------------ heartbeat
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.heartbeat_interval_seconds
+        while True:
+            await anyio.sleep(interval)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """One heartbeat: re-read every task running here, act on it, renew leases."""
+        running = list(self._running.items())
+        if not running:
+            return
+        limiter = anyio.CapacityLimiter(_HEARTBEAT_CONCURRENCY)
+        async with anyio.create_task_group() as group:
+            for task_id, entry in running:
+                group.start_soon(self._beat_one, task_id, entry.context, limiter)
+
+    async def _beat_one(
+        self, task_id: str, context: StoredTaskContext, limiter: anyio.CapacityLimiter
+    ) -> None:
+        async with limiter:
+            known = context.record
+            try:
+                record = await self.store.get(known.owner, task_id)
+            except TaskNotFound:
+                self.cancel_local(task_id)  # its TTL ran out: nobody can see it any more
+                return
+            except TaskError as exc:
+                logger.warning(
+                    "heartbeat could not read task %s (%s); it keeps running, its lease "
+                    "holds until %s ms",
+                    task_id,
+                    exc,
+                    known.lease_expires_at_ms,
+                )
+                return
+            if record.is_terminal or record.lease_owner not in (None, self.replica):
+                # Cancelled or failed on another replica (or taken over): stop here.
+                if self.cancel_local(task_id):
+                    logger.info("stopped task %s: it is %s in the store", task_id, record.status)
+                return
+            if record.version > known.version:
+                context._adopt(record)
+                self._wake(task_id)
+            if record.lease_owner != self.replica or record.lease_expires_at_ms is None:
+                return
+            if record.lease_expires_at_ms - self.store.clock() >= self.settings.lease_ms / 2:
+                return
+            try:
+                renewed = await self.store.renew_lease(context.record, self.replica)
+            except TaskTerminal:
+                self.cancel_local(task_id)
+                return
+            except TaskError as exc:
+                logger.warning("could not renew the lease of task %s: %s", task_id, exc)
+                return
+            context._adopt(renewed)
+
     # ------------------------------------------------------------------ changes
 
     def add_listener(self, listener: Listener) -> None:
@@ -229,6 +339,9 @@ class Runner:
 
     async def published(self, record: TaskRecord) -> None:
         """Tell waiters and listeners that ``record`` is the task's new state."""
+        running = self._running.get(record.task_id)
+        if running is not None:
+            running.context._adopt(record)
         self._wake(record.task_id)
         for listener in self._listeners:
             try:
@@ -249,6 +362,8 @@ class Runner:
 
     async def wait_for_answers(self, record: TaskRecord, keys: set[str]) -> TaskRecord:
         """Wait until the task has answers for ``keys`` and is ``working`` again."""
+        # The heartbeat reads the task and wakes this waiter when it changed;
+        # a waiter outside the runner's tasks has no heartbeat and reads itself.
         poll = self.settings.heartbeat_interval_seconds
         while True:
             if record.status is TaskStatus.WORKING and keys.issubset(record.input_responses):
@@ -258,10 +373,11 @@ class Runner:
                 self.cancel_local(record.task_id)
                 await anyio.lowlevel.checkpoint()
             await self.wait_for_change(record.task_id, poll)
-            record = await self.store.get(record.owner, record.task_id)
             running = self._running.get(record.task_id)
-            if running is not None:
-                running.context._adopt(record)
+            if running is None:
+                record = await self.store.get(record.owner, record.task_id)
+            elif running.context.record.version > record.version:
+                record = running.context.record
 
     async def wait_for_terminal(
         self, owner: str, task_id: str, max_wait: float | None = None

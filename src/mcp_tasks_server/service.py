@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_tasks_server.errors import ListingNotAllowed
+from mcp_tasks_server.errors import ListingNotAllowed, ServerShuttingDown
+from mcp_tasks_server.leases import ORPHAN_ERROR
 from mcp_tasks_server.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.owner import Owner
 from mcp_tasks_server.runner import Invoke, Runner
@@ -35,11 +36,27 @@ class TaskService:
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
     ) -> TaskRecord:
-        """Store a task, then start its tool. Returns once the task is durable."""
+        """Store a task, then start its tool. Returns once the task is durable.
+
+        The task is stored with this replica's lease. A replica that is
+        shutting down refuses new tasks (``ServerShuttingDown``) before it
+        stores anything.
+        """
+        if not self.runner.accepting:
+            raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
         record = await self.store.create(
-            owner.key, request, ttl_ms=ttl_ms, tool_error_status=tool_error_status
+            owner.key,
+            request,
+            ttl_ms=ttl_ms,
+            tool_error_status=tool_error_status,
+            leased_by=self.runner.replica,
         )
-        self.runner.start(record, invoke)
+        try:
+            self.runner.start(record, invoke)
+        except ServerShuttingDown:
+            # Shutdown began while the task was being stored: it never ran.
+            await self.store.fail(owner.key, record.task_id, ORPHAN_ERROR, known=record)
+            raise
         return record
 
     async def get(self, owner: Owner, task_id: str) -> TaskRecord:

@@ -13,6 +13,9 @@ field's unit is in its name.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 import typing
 from typing import Annotated, Any, Literal
 
@@ -57,6 +60,10 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 """A list given as comma-separated text in the environment."""
 
 _MIN_REQUEST_STATE_KEY_BYTES = 32
+
+# One per process: two processes never share it, so a restarted replica
+# never mistakes an earlier process's lease for its own.
+_PROCESS_REPLICA_ID = f"{socket.gethostname()[:48]}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class Settings(BaseSettings):
@@ -142,13 +149,31 @@ class Settings(BaseSettings):
 
     # ------------------------------------------------------------ runtime
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0, le=300)
-    """How often a waiter re-reads a task another replica may have changed."""
+    """How often a replica re-reads the tasks it runs (cancels, answers) and renews their leases."""
 
     result_wait_seconds: float = Field(default=600.0, gt=0)
     """Longest a 2025-11-25 ``tasks/result`` blocks before answering that the task still runs."""
 
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On shutdown, how long running tasks may finish before they are marked failed."""
+
+    lease_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    """How long a task stays claimed by its replica without renewal; then it is failed."""
+
+    lease_sweep_interval_seconds: float = Field(default=10.0, gt=0, le=3_600)
+    """How often each replica looks for tasks whose replica stopped (expired leases)."""
+
+    replica_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """This replica's name in task leases (unset: a random id per process)."""
+
+    @property
+    def replica(self) -> str:
+        """The replica id leases carry: ``MCP_TASKS_REPLICA_ID``, else this process's own."""
+        return self.replica_id if self.replica_id is not None else _PROCESS_REPLICA_ID
+
+    @property
+    def lease_ms(self) -> int:
+        return max(1, round(self.lease_seconds * 1000))
 
     # ------------------------------------------------------------ clients without task support
     as_tools: bool = True
@@ -207,6 +232,17 @@ class Settings(BaseSettings):
                     "every key in MCP_TASKS_REQUEST_STATE_KEY must be at least 32 bytes; "
                     'make one with: python -c "import secrets; print(secrets.token_hex(32))"'
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _leases_outlive_heartbeats(self) -> Settings:
+        # A lease is renewed when less than half remains, checked every
+        # heartbeat: it must span at least two heartbeats to be renewed in time.
+        if self.lease_seconds < 3 * self.heartbeat_interval_seconds:
+            raise ValueError(
+                "MCP_TASKS_LEASE_SECONDS must be at least 3 times "
+                "MCP_TASKS_HEARTBEAT_INTERVAL_SECONDS, so a lease is renewed before it expires"
+            )
         return self
 
     @model_validator(mode="after")

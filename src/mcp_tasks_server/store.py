@@ -50,6 +50,7 @@ from mcp_tasks_server.errors import (
     TaskTerminal,
     VersionConflict,
 )
+from mcp_tasks_server.leases import ORPHAN_ERROR, orphan_failure
 from mcp_tasks_server.model import (
     InputRequest,
     Progress,
@@ -135,8 +136,13 @@ class TaskStore:
         *,
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
+        leased_by: str | None = None,
     ) -> TaskRecord:
-        """Store a new ``working`` task and return it. One conditional write."""
+        """Store a new ``working`` task and return it. One conditional write.
+
+        ``leased_by`` names the replica that will run it: the record then
+        holds that replica's lease from the start, in the same write.
+        """
         if not owner:
             raise InvalidArgument("owner must not be empty")
         if tool_error_status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
@@ -156,6 +162,8 @@ class TaskStore:
                 poll_interval_ms=self.settings.poll_interval_ms,
                 request=request,
                 tool_error_status=tool_error_status,
+                lease_owner=leased_by,
+                lease_expires_at_ms=None if leased_by is None else now + self.settings.lease_ms,
                 version=1,
             )
             with self._backend_errors():
@@ -175,7 +183,7 @@ class TaskStore:
                 stored = await self.backend.get(owner, task_id)
             except RecordNotFound:
                 raise TaskNotFound(task_id) from None
-        return self._decode(stored, owner, task_id)
+        return await self.settle_orphan(self._decode(stored, owner, task_id))
 
     async def list(
         self, owner: str, *, cursor: str | None = None, limit: int | None = None
@@ -188,11 +196,54 @@ class TaskStore:
             page = await self.backend.list(owner, limit=page_size, cursor=cursor)
         now = self.clock()
         records = [
-            self._decode(stored, owner, stored.task_id)
+            await self.settle_orphan(self._decode(stored, owner, stored.task_id))
             for stored in page.records
             if not stored.is_expired(now)
         ]
         return TaskPage(records, page.next_cursor)
+
+    # ------------------------------------------------------------------ leases
+
+    async def settle_orphan(self, record: TaskRecord) -> TaskRecord:
+        """``record``, or, if its replica's lease ran out, the task failed for that.
+
+        The one place the orphan rule is applied (see :mod:`.leases`): every
+        read goes through it, and so does the orphan sweep. Free unless the
+        task is an orphan; then one conditional write, which exactly one
+        replica wins.
+        """
+        now = self.clock()
+        if not record.is_orphaned(now):
+            return record
+        settled = await self._change(record.owner, record.task_id, orphan_failure(now), record)
+        if settled.is_terminal and settled.error == ORPHAN_ERROR:
+            logger.warning(
+                "task %s failed: its replica's lease ran out (%s)",
+                record.task_id,
+                record.lease_owner,
+            )
+        return settled
+
+    async def renew_lease(self, record: TaskRecord, holder: str) -> TaskRecord:
+        """Extend ``holder``'s lease on an unfinished task: one conditional write.
+
+        Returns the record unchanged when another replica holds the lease
+        now; raises ``TaskTerminal`` when the task has finished meanwhile.
+        """
+
+        def change(current: TaskRecord) -> TaskRecord:
+            if current.is_terminal:
+                raise TaskTerminal(current.status)
+            if current.lease_owner != holder:
+                return current
+            renewed = self.clock() + self.settings.lease_ms
+            return current.model_copy(update={"lease_expires_at_ms": renewed})
+
+        return await self._change(record.owner, record.task_id, change, record)
+
+    def decode(self, stored: StoredRecord) -> TaskRecord:
+        """The task a backend record holds (``TaskNotFound`` if it expired)."""
+        return self._decode(stored, stored.owner, stored.task_id)
 
     # ------------------------------------------------------------------ changes
 
@@ -415,9 +466,11 @@ class TaskStore:
             if updated is current:
                 return current
             now = max(self.clock(), current.last_updated_at_ms)
-            updated = updated.model_copy(
-                update={"version": current.version + 1, "last_updated_at_ms": now}
-            )
+            stamp: dict[str, Any] = {"version": current.version + 1, "last_updated_at_ms": now}
+            if updated.is_active and updated.lease_owner == self.settings.replica:
+                # Any write by the lease holder renews its lease at no extra cost.
+                stamp["lease_expires_at_ms"] = now + self.settings.lease_ms
+            updated = updated.model_copy(update=stamp)
             with self._backend_errors():
                 try:
                     await self.backend.replace(_stored(updated), current.version)
@@ -476,6 +529,7 @@ def _stored(record: TaskRecord) -> StoredRecord:
         data=record.to_json(),
         expires_at_ms=record.expires_at_ms,
         active=record.is_active,
+        lease_expires_at_ms=record.lease_expires_at_ms if record.is_active else None,
     )
 
 

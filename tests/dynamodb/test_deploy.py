@@ -78,6 +78,7 @@ async def test_policy_allows_exactly_the_calls_the_server_and_cli_make(
             await backend.create(second, max_active=1)
             await backend.replace(StoredRecord(owner, second.task_id, 2, "{}", None, False), 1)
             await backend.delete(owner, second.task_id)
+            await backend.list_stale(limit=10)  # the orphan sweep
     finally:
         delete_table(dynamodb_server.endpoint, table)
 

@@ -1,8 +1,9 @@
 """The storage contract every backend implements.
 
 A backend stores opaque records under ``(owner, task_id)`` keys and knows
-only four things about them: their version, their owner, when they expire,
-and whether they are *active* (count toward the owner's quota). The rules of
+only five things about them: their version, their owner, when they expire,
+whether they are *active* (count toward the owner's quota), and when the
+lease of the replica running an active one ends. The rules of
 the task lifecycle live above, in :mod:`mcp_tasks_server.store`; a backend
 never parses the record body.
 
@@ -17,7 +18,9 @@ The contract is shaped by the most constrained production store (DynamoDB):
 * **expiry is checked on read**: an expired record is invisible to ``get``,
   ``replace``, ``delete`` and ``list`` at once, whether or not it has been
   physically deleted yet, and it no longer counts toward the quota;
-* listing costs in proportion to the page, not to the owner's total.
+* listing costs in proportion to the page, not to the owner's total;
+* ``list_stale`` finds active records with run-out leases **across owners**
+  (the orphan sweep); its cost per call is bounded by ``limit``.
 
 Task ids are time-ordered (see :func:`mcp_tasks_server.model.new_task_id`),
 so "newest first" is simply descending key order.
@@ -56,9 +59,20 @@ class StoredRecord:
     data: str
     expires_at_ms: int | None = None
     active: bool = True
+    #: When the running replica's lease ends; only meaningful while ``active``.
+    lease_expires_at_ms: int | None = None
 
     def is_expired(self, at_ms: int) -> bool:
         return self.expires_at_ms is not None and at_ms >= self.expires_at_ms
+
+    def is_stale(self, at_ms: int) -> bool:
+        """Active and unexpired, with a lease that has run out."""
+        return (
+            self.active
+            and self.lease_expires_at_ms is not None
+            and at_ms >= self.lease_expires_at_ms
+            and not self.is_expired(at_ms)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +144,17 @@ class StorageBackend(ABC):
         (expired records are filtered after the fetch); only a ``None``
         ``next_cursor`` means the end. Raises ``InvalidCursor`` for a cursor
         that is malformed or was issued to another owner.
+        """
+
+    @abstractmethod
+    async def list_stale(self, *, limit: int, cursor: str | None = None) -> Page:
+        """Live active records, of any owner, whose lease has run out by ``clock()``.
+
+        One request. ``limit`` bounds the work of the call (a backend may
+        examine at most ``limit`` records and return fewer, even none, with a
+        ``next_cursor`` to go on from); ``next_cursor`` is None once a pass
+        over the store is complete. Order is unspecified. The cursor is
+        internal (never shown to clients) and valid only for the same backend.
         """
 
     @abstractmethod

@@ -30,6 +30,9 @@ already in place counts as done, so a retried request never duplicates a task.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import random
 import uuid
@@ -70,6 +73,7 @@ from mcp_tasks_server.backends.dynamodb_items import (
     is_write,
     item_size,
     number,
+    owner_of,
     partition_key,
     prune_update,
     task_key,
@@ -109,6 +113,7 @@ _METHODS = {
     "UpdateItem": "update_item",
     "DeleteItem": "delete_item",
     "Query": "query",
+    "Scan": "scan",
     "TransactWriteItems": "transact_write_items",
 }
 
@@ -391,6 +396,36 @@ class DynamoDbBackend(StorageBackend):
             next_cursor = encode_cursor(owner, last)
         return Page(records, next_cursor)
 
+    async def list_stale(self, *, limit: int, cursor: str | None = None) -> Page:
+        """One Scan page of at most ``limit`` items, filtered to run-out leases.
+
+        A Scan, because the sweep must look across owners and the table has
+        no index for that: its cost is the items it examines (``limit`` per
+        call, half a read unit per 4 KB), so a pass over the table costs one
+        read of the table, spread over calls by ``cursor``. See
+        docs/distributed.md for why this is not a secondary index.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": f"#a = :true AND #l <= :now AND {LIVE}",
+            "ExpressionAttributeNames": {"#a": "active", "#l": "lease_ms", "#e": "expires_at_ms"},
+            "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": number(self.clock())},
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if cursor is not None:
+            params["ExclusiveStartKey"] = _decode_scan_cursor(cursor)
+        response = await self._send("Scan", params)
+        records = []
+        for item in response.get("Items", ()):
+            owner = owner_of(item)
+            if owner is not None and item["SK"]["S"].startswith(TASK_PREFIX):
+                records.append(self._decode(owner, item))
+        last = response.get("LastEvaluatedKey")
+        return Page(records, None if last is None else _encode_scan_cursor(last))
+
     async def sweep_expired(self) -> int:
         return 0  # DynamoDB's TTL deletes expired items; no read depends on it
 
@@ -509,6 +544,20 @@ class _Cancelled(Exception):
     def item(self, index: int) -> Item | None:
         found: Item | None = self.reasons[index].get("Item") if index < len(self.reasons) else None
         return found
+
+
+def _encode_scan_cursor(key: Item) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode_scan_cursor(cursor: str) -> Item:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor))
+    except (ValueError, binascii.Error):
+        raise ValueError("not a cursor from list_stale") from None
+    if not isinstance(key, dict):
+        raise ValueError("not a cursor from list_stale")
+    return cast("Item", key)
 
 
 def _old_item(exc: ClientError) -> Item | None:

@@ -11,7 +11,9 @@ One table, two kinds of item, both in the owner's partition:
                                         it), and only when the task has a TTL:
                                         ``expires_at`` N (epoch seconds, for
                                         DynamoDB's TTL) and ``expires_at_ms`` N
-                                        (exact, for reads)
+                                        (exact, for reads); only while the task
+                                        is active and leased: ``lease_ms`` N
+                                        (when the lease ends, for the sweep)
 ``OWNER#<owner>``  ``ACTIVE``           ``ids`` SS (the owner's active task ids)
                                         and ``x#<task id>`` N (the expiry in ms
                                         of each active task that has one)
@@ -20,8 +22,9 @@ One table, two kinds of item, both in the owner's partition:
 Task ids sort by creation time, so ``TASK#`` keys in descending order are
 newest first, and ``begins_with(SK, "TASK#")`` keeps the ``ACTIVE`` item out
 of listings. An owner longer than 1 KB is keyed by its SHA-256
-(``OWNERH#<hex>``) to stay inside DynamoDB's 2 KB partition-key limit; the
-owner itself is inside the record body either way.
+(``OWNERH#<hex>``) to stay inside DynamoDB's 2 KB partition-key limit; such a
+task item also carries the owner in ``o`` S, so the orphan sweep (a Scan,
+which sees items without knowing their owner) can name it.
 
 ``w`` lets a refused conditional write tell "my own earlier attempt landed"
 (botocore retried a request whose answer was lost) from "another writer
@@ -52,6 +55,7 @@ __all__ = [
     "item_size",
     "new_write_id",
     "number",
+    "owner_of",
     "partition_key",
     "prune_update",
     "task_key",
@@ -67,6 +71,8 @@ LIVE = "(attribute_not_exists(#e) OR #e > :now)"
 """Condition or filter for an unexpired task item; needs ``#e`` and ``:now``."""
 
 _LONG_OWNER_BYTES = 1_024
+_OWNER_PREFIX = "OWNER#"
+_HASHED_PREFIX = "OWNERH#"
 
 
 def number(value: int) -> dict[str, str]:
@@ -76,8 +82,16 @@ def number(value: int) -> dict[str, str]:
 def partition_key(owner: str) -> str:
     encoded = owner.encode()
     if len(encoded) > _LONG_OWNER_BYTES:
-        return "OWNERH#" + hashlib.sha256(encoded).hexdigest()
-    return "OWNER#" + owner
+        return _HASHED_PREFIX + hashlib.sha256(encoded).hexdigest()
+    return _OWNER_PREFIX + owner
+
+
+def owner_of(item: Item) -> str | None:
+    """The owner of a task item found without knowing it (by a Scan)."""
+    if "o" in item:
+        return str(item["o"]["S"])
+    key: str = item["PK"]["S"]
+    return key.removeprefix(_OWNER_PREFIX) if key.startswith(_OWNER_PREFIX) else None
 
 
 def task_key(owner: str, task_id: str) -> Item:
@@ -90,8 +104,9 @@ def active_key(owner: str) -> Item:
 
 def encode_item(record: StoredRecord, write_id: str = "") -> Item:
     """The task item for ``record``; ``write_id`` marks this one write (see ``w``)."""
+    key = partition_key(record.owner)
     item: Item = {
-        "PK": {"S": partition_key(record.owner)},
+        "PK": {"S": key},
         "SK": {"S": TASK_PREFIX + record.task_id},
         "version": number(record.version),
         "data": {"S": record.data},
@@ -102,6 +117,10 @@ def encode_item(record: StoredRecord, write_id: str = "") -> Item:
         # Rounded up, so the TTL never deletes a task before it expires.
         item["expires_at"] = number(-(-record.expires_at_ms // 1000))
         item["expires_at_ms"] = number(record.expires_at_ms)
+    if key.startswith(_HASHED_PREFIX):
+        item["o"] = {"S": record.owner}
+    if record.active and record.lease_expires_at_ms is not None:
+        item["lease_ms"] = number(record.lease_expires_at_ms)
     return item
 
 
@@ -118,6 +137,7 @@ def decode_item(owner: str, item: Item) -> StoredRecord:
     """The record a task item holds. Raises ``KeyError``/``ValueError`` if malformed."""
     expires = item.get("expires_at_ms")
     active = item.get("active")
+    lease = item.get("lease_ms")
     return StoredRecord(  # positional: a list page decodes many of these
         owner,
         item["SK"]["S"].removeprefix(TASK_PREFIX),
@@ -125,6 +145,7 @@ def decode_item(owner: str, item: Item) -> StoredRecord:
         item["data"]["S"],
         None if expires is None else int(expires["N"]),
         True if active is None else bool(active["BOOL"]),
+        None if lease is None else int(lease["N"]),
     )
 
 

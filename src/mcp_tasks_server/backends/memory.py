@@ -10,7 +10,8 @@ Three indexes keep every operation proportional to its answer, never to the
 store's size:
 
 * per owner, the task ids in sorted (= creation) order, for O(page) listing;
-* per owner, the ids of active tasks, for an exact quota check;
+* per owner, the ids of active tasks, for an exact quota check (and to find
+  active tasks whose lease ran out);
 * a heap of expiry times, so a sweep costs only what it removes.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import json
 
 import anyio.lowlevel
 
@@ -135,6 +137,26 @@ class MemoryBackend(StorageBackend):
         more = index >= 0 and bool(records)
         next_cursor = encode_cursor(owner, records[-1].task_id) if more else None
         return Page(records, next_cursor)
+
+    async def list_stale(self, *, limit: int, cursor: str | None = None) -> Page:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        after = tuple(json.loads(cursor)) if cursor is not None else None
+        await anyio.lowlevel.checkpoint()
+        self._count_request()
+        now = self.clock()
+        # The per-owner active sets are the index: the walk costs the number of
+        # unfinished tasks, never the finished ones.
+        keys = sorted(
+            (owner, task_id)
+            for owner, task_ids in self._active_by_owner.items()
+            for task_id in task_ids
+        )
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        examined = keys[start : start + limit]
+        stale = [self._records[key] for key in examined if self._records[key].is_stale(now)]
+        more = start + limit < len(keys)
+        return Page(stale, json.dumps(examined[-1]) if more else None)
 
     async def sweep_expired(self) -> int:
         await anyio.lowlevel.checkpoint()

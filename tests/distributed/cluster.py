@@ -1,0 +1,317 @@
+"""Real replicas for the distributed tests: server processes on one DynamoDB table.
+
+* :class:`Replica` runs ``mcp-tasks-server serve --transport http --stateless``
+  as a child process on a free 127.0.0.1 port, with the given ``MCP_TASKS_*``
+  settings, and knows how to stop it gracefully (SIGTERM) or crash it (SIGKILL).
+* :func:`persistent_dynamodb_local` runs DynamoDB Local on a data directory
+  instead of in memory, so it can be killed and restarted on the same port
+  with its tables intact (an outage, not a data loss).
+* :class:`Client` speaks raw JSON-RPC to one replica: 2025-11-25 for
+  ``tools/call`` as a task, ``tasks/get``, ``tasks/result`` and
+  ``tasks/cancel``; 2026-07-28 for ``tasks/update``. Stateless and
+  unauthenticated, every request has the same owner on every replica.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from tests.dynamodb_servers import (
+    TEST_CREDENTIALS,
+    TEST_REGION,
+    DynamoDbServer,
+    ServerUnavailable,
+    _dynamodb_local_command,
+    _free_port,
+    _stop,
+    _wait_until_ready,
+    sync_client,
+)
+from tests.protocol.harness import RawHttp
+
+SERVER = str(Path(sys.executable).with_name("mcp-tasks-server"))
+
+FAST: dict[str, str] = {
+    "MCP_TASKS_HEARTBEAT_INTERVAL_SECONDS": "0.2",
+    "MCP_TASKS_LEASE_SECONDS": "2",
+    "MCP_TASKS_LEASE_SWEEP_INTERVAL_SECONDS": "0.5",
+    "MCP_TASKS_SHUTDOWN_GRACE_SECONDS": "1",
+    "MCP_TASKS_POLL_INTERVAL_MS": "100",
+    "MCP_TASKS_DYNAMODB_TIMEOUT_SECONDS": "1",
+    "MCP_TASKS_DYNAMODB_MAX_ATTEMPTS": "2",
+}
+"""Short heartbeats, leases and timeouts, so crashes and outages show in seconds."""
+
+
+def replica_environment(endpoint: str, table: str, **settings: str) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MCP_TASKS_", "AWS_"))
+    }
+    environment.update(
+        {
+            "AWS_ACCESS_KEY_ID": TEST_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": TEST_CREDENTIALS["aws_secret_access_key"],
+            "AWS_REGION": TEST_REGION,
+            "MCP_TASKS_BACKEND": "dynamodb",
+            "MCP_TASKS_DYNAMODB_ENDPOINT": endpoint,
+            "MCP_TASKS_DYNAMODB_TABLE": table,
+            "MCP_TASKS_LOG_LEVEL": "INFO",
+            **FAST,
+            **settings,
+        }
+    )
+    return environment
+
+
+@dataclass
+class Replica:
+    """One server process; ``url`` is its MCP endpoint."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self) -> int:
+        """SIGTERM, then wait for the graceful exit; returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+    def crash(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a lost machine."""
+        self.process.kill()
+        self.process.wait(10)
+
+
+@contextlib.contextmanager
+def run_replica(
+    name: str, endpoint: str, table: str, directory: Path, **settings: str
+) -> Iterator[Replica]:
+    port = _free_port()
+    log_path = directory / f"{name}.log"
+    environment = replica_environment(
+        endpoint, table, MCP_TASKS_REPLICA_ID=name, MCP_TASKS_PORT=str(port), **settings
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [SERVER, "serve", "--transport", "http", "--stateless"],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    replica = Replica(name, process, f"http://127.0.0.1:{port}/mcp", log_path)
+    try:
+        yield replica  # starting: call wait_until_serving before use
+    finally:
+        _stop(process)
+
+
+def wait_until_serving(*replicas: Replica) -> None:
+    """Block until every replica answers HTTP (they start in parallel)."""
+    for replica in replicas:
+        _wait_for_http(replica)
+
+
+def _wait_for_http(replica: Replica) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if replica.process.poll() is not None:
+            raise AssertionError(f"replica {replica.name} exited at startup:\n{replica.log}")
+        try:
+            with socket.create_connection(("127.0.0.1", replica.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"replica {replica.name} did not start:\n{replica.log}")
+
+
+@contextlib.contextmanager
+def persistent_dynamodb_local() -> Iterator[PersistentDynamoDb]:
+    """DynamoDB Local with a data directory, on a fixed port, restartable."""
+    directory = Path(tempfile.mkdtemp(prefix="mcp-tasks-ddb-"))
+    server = PersistentDynamoDb(_free_port(), directory)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class PersistentDynamoDb:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = _dynamodb_local_command(self.port)
+        command[command.index("-inMemory")] = "-dbPath"
+        command.insert(command.index("-dbPath") + 1, str(self.directory))
+        self.starts += 1
+        log = self.directory / f"dynamodb-{self.starts}.log"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                start_new_session=True,
+            )
+        _wait_until_ready("dynamodb-local", self.endpoint, self.process, log)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+    def as_server(self) -> DynamoDbServer:
+        assert self.process is not None
+        return DynamoDbServer("dynamodb-local", self.endpoint, self.process, self.directory)
+
+
+# ------------------------------------------------------------------ client
+
+
+class RpcError(Exception):
+    def __init__(self, error: Mapping[str, Any]) -> None:
+        super().__init__(f"{error.get('code')}: {error.get('message')}")
+        self.code = error.get("code")
+        self.message = str(error.get("message"))
+
+
+@dataclass
+class Client:
+    """Raw JSON-RPC to one replica, in both eras, on one connection pool."""
+
+    legacy: RawHttp
+    modern: RawHttp
+    seen: list[str] = field(default_factory=list)
+
+    async def call(self, method: str, params: Mapping[str, Any], *, modern: bool = False) -> Any:
+        raw = self.modern if modern else self.legacy
+        answer = await raw.request(method, params)
+        if "error" in answer.body:
+            raise RpcError(answer.body["error"])
+        if not answer.body:
+            raise RpcError({"code": answer.status, "message": f"HTTP {answer.status}"})
+        return answer.result
+
+    async def start(self, tool: str, arguments: Mapping[str, Any]) -> str:
+        created = await self.call(
+            "tools/call", {"name": tool, "arguments": dict(arguments), "task": {}}
+        )
+        task_id: str = created["task"]["taskId"]
+        return task_id
+
+    async def get(self, task_id: str) -> dict[str, Any]:
+        return dict(await self.call("tasks/get", {"taskId": task_id}))
+
+    async def get_modern(self, task_id: str) -> dict[str, Any]:
+        return dict(await self.call("tasks/get", {"taskId": task_id}, modern=True))
+
+    async def result(self, task_id: str) -> dict[str, Any]:
+        return dict(await self.call("tasks/result", {"taskId": task_id}))
+
+    async def cancel(self, task_id: str) -> dict[str, Any]:
+        return dict(await self.call("tasks/cancel", {"taskId": task_id}))
+
+    async def update(self, task_id: str, responses: Mapping[str, Any]) -> dict[str, Any]:
+        params = {"taskId": task_id, "inputResponses": dict(responses)}
+        return dict(await self.call("tasks/update", params, modern=True))
+
+    async def wait_for(self, task_id: str, statuses: set[str], within: float = 20) -> Any:
+        with anyio.fail_after(within):
+            while (task := await self.get(task_id))["status"] not in statuses:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+        return task
+
+
+@asynccontextmanager
+async def client(url: str) -> AsyncIterator[Client]:
+    async with (
+        RawHttp.legacy_session(url, stateless=True) as legacy,
+        RawHttp.modern(url) as modern,
+    ):
+        yield Client(legacy, modern)
+
+
+def raw_task(endpoint: str, table: str, task_id: str) -> dict[str, Any]:
+    """An anonymous owner's task as stored, read straight from the table (no replica)."""
+    key = {"PK": {"S": "OWNER#anonymous"}, "SK": {"S": f"TASK#{task_id}"}}
+    item = sync_client(endpoint).get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    body: dict[str, Any] = json.loads(item["data"]["S"])
+    body.setdefault("status", "working")  # the body leaves defaults out
+    return body
+
+
+def stored_tasks(endpoint: str, table: str) -> list[dict[str, Any]]:
+    """Every task in the table, as stored."""
+
+    client = sync_client(endpoint)
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = client.scan(**params)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    tasks = [json.loads(item["data"]["S"]) for item in items if item["SK"]["S"].startswith("TASK#")]
+    for task in tasks:
+        task.setdefault("status", "working")  # the body leaves defaults out
+    return tasks
+
+
+__all__ = [
+    "FAST",
+    "Client",
+    "PersistentDynamoDb",
+    "Replica",
+    "RpcError",
+    "ServerUnavailable",
+    "client",
+    "persistent_dynamodb_local",
+    "raw_task",
+    "replica_environment",
+    "run_replica",
+    "stored_tasks",
+    "wait_until_serving",
+]

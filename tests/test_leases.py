@@ -1,0 +1,286 @@
+"""Leases: crash detection, heartbeats, cross-replica cancel and input, shutdown.
+
+Two runners over one backend stand for two replicas on one table: they share
+nothing but the store, as two processes would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_tasks_server import InputRequest, MemoryBackend, Settings, TaskStatus, TaskStore
+from mcp_tasks_server.backends import StorageBackend, StoredRecord
+from mcp_tasks_server.context import StoredTaskContext as TaskContext
+from mcp_tasks_server.errors import BackendUnavailable, ServerShuttingDown
+from mcp_tasks_server.leases import ORPHAN_ERROR, STOPPED_MESSAGE, sweep_orphans
+from mcp_tasks_server.model import ToolRequest
+from mcp_tasks_server.owner import LOCAL
+from mcp_tasks_server.runner import Runner
+from mcp_tasks_server.service import TaskService
+from tests.clock import ManualClock
+
+pytestmark = pytest.mark.anyio
+
+REQUEST = ToolRequest(name="job")
+HEARTBEAT = 0.05
+
+
+def text_result(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": False}
+
+
+def replica_settings(name: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "replica_id": name,
+        "heartbeat_interval_seconds": HEARTBEAT,
+        "lease_seconds": 0.5,
+        "lease_sweep_interval_seconds": 0.1,
+        "shutdown_grace_seconds": 0,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def replica(
+    backend: StorageBackend, name: str, **overrides: Any
+) -> AsyncIterator[TaskService]:
+    store = TaskStore(backend, replica_settings(name, **overrides))
+    async with Runner(store) as runner:
+        yield TaskService(store, runner)
+
+
+async def wait_until_status(
+    service: TaskService, task_id: str, status: TaskStatus, within: float = 5
+) -> Any:
+    with anyio.fail_after(within):
+        while (record := await service.get(LOCAL, task_id)).status is not status:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+    return record
+
+
+# ---------------------------------------------------------------- leases in records
+
+
+async def test_created_task_holds_its_replicas_lease_from_the_first_write() -> None:
+    backend = MemoryBackend()
+    async with replica(backend, "replica-a", lease_seconds=30) as service:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            await anyio.sleep(60)
+            return text_result("never")
+
+        before = backend.request_count
+        task = await service.create(LOCAL, REQUEST, tool)
+        assert backend.request_count == before + 1
+        stored = await service.get(LOCAL, task.task_id)
+        assert stored.lease_owner == "replica-a"
+        assert stored.lease_expires_at_ms == stored.created_at_ms + 30_000
+
+
+async def test_task_whose_lease_ran_out_reads_as_failed_exactly_once() -> None:
+    clock = ManualClock()
+    backend = MemoryBackend(clock=clock)
+    store = TaskStore(backend, replica_settings("reader"))
+    task = await store.create(LOCAL.key, REQUEST, leased_by="crashed-replica")
+    assert (await store.get(LOCAL.key, task.task_id)).status is TaskStatus.WORKING
+    clock.advance(500)
+    readers = [TaskStore(backend, replica_settings(f"reader-{n}")) for n in range(8)]
+    seen: list[Any] = []
+
+    async def read(reader: TaskStore) -> None:
+        seen.append(await reader.get(LOCAL.key, task.task_id))
+
+    async with anyio.create_task_group() as group:
+        for reader in readers:
+            group.start_soon(read, reader)
+    assert {(r.status, r.status_message, r.version) for r in seen} == {
+        (TaskStatus.FAILED, STOPPED_MESSAGE, 2)
+    }
+    assert seen[0].error == ORPHAN_ERROR
+    [listed] = (await store.list(LOCAL.key)).records
+    assert listed.version == 2
+
+
+async def test_orphan_sweep_fails_tasks_nobody_reads() -> None:
+    clock = ManualClock()
+    backend = MemoryBackend(clock=clock)
+    store = TaskStore(backend, replica_settings("sweeper"))
+    orphan = await store.create(LOCAL.key, REQUEST, leased_by="crashed-replica")
+    alive = await store.create("other-owner", REQUEST, leased_by="crashed-replica")
+    clock.advance(400)
+    alive = await store.renew_lease(alive, "crashed-replica")
+    clock.advance(100)
+    assert await sweep_orphans(store) == 1
+    assert await sweep_orphans(store) == 0
+    raw = await backend.get(LOCAL.key, orphan.task_id)
+    assert not raw.active
+    assert (await store.get("other-owner", alive.task_id)).status is TaskStatus.WORKING
+
+
+async def test_tasks_created_without_a_lease_are_never_orphaned() -> None:
+    clock = ManualClock()
+    store = TaskStore(MemoryBackend(clock=clock), replica_settings("library"))
+    task = await store.create(LOCAL.key, REQUEST)
+    clock.advance(3_000_000)
+    assert (await store.get(LOCAL.key, task.task_id)).status is TaskStatus.WORKING
+
+
+# ---------------------------------------------------------------- heartbeat
+
+
+async def test_heartbeat_renews_the_lease_of_long_work_only_when_half_is_left() -> None:
+    backend = MemoryBackend()
+    async with replica(backend, "replica-a", lease_seconds=0.3) as service:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            await anyio.sleep(1.2)  # four leases long
+            return text_result("done")
+
+        task = await service.create(LOCAL, REQUEST, tool)
+        with anyio.fail_after(5):
+            done = await service.result(LOCAL, task.task_id)
+    assert done.status is TaskStatus.COMPLETED
+    # 1.2 s of 0.3 s leases renewed at half: about 8 renewals, not one per heartbeat (24).
+    assert 3 <= done.version - 2 <= 12
+
+
+async def test_heartbeat_that_cannot_reach_the_store_keeps_the_work_running() -> None:
+    backend = FlakyBackend()
+    async with replica(backend, "replica-a", lease_seconds=2) as service:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            await anyio.sleep(0.6)
+            return text_result("survived")
+
+        task = await service.create(LOCAL, REQUEST, tool)
+        backend.down = True
+        await anyio.sleep(0.4)  # several failed heartbeats
+        assert backend.refused > 0
+        backend.down = False
+        with anyio.fail_after(5):
+            done = await service.result(LOCAL, task.task_id)
+    assert done.result == text_result("survived")
+
+
+class FlakyBackend(MemoryBackend):
+    """A memory backend whose reads fail while ``down`` (a store out of reach)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    async def get(self, owner: str, task_id: str) -> StoredRecord:
+        if self.down:
+            self.refused += 1
+            raise BackendUnavailable("the store cannot be reached")
+        return await super().get(owner, task_id)
+
+
+# ---------------------------------------------------------------- across replicas
+
+
+async def test_cancel_on_another_replica_stops_the_coroutine_within_a_heartbeat() -> None:
+    backend = MemoryBackend()
+    stopped = anyio.Event()
+    async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            try:
+                await anyio.sleep(60)
+            finally:
+                stopped.set()
+            return text_result("never")
+
+        task = await service_a.create(LOCAL, REQUEST, tool)
+        started = anyio.current_time()
+        await service_b.cancel(LOCAL, task.task_id)
+        with anyio.fail_after(5):
+            await stopped.wait()
+        assert anyio.current_time() - started <= HEARTBEAT * 3
+        assert task.task_id not in service_a.runner.running_task_ids
+        final = await service_a.get(LOCAL, task.task_id)
+    assert final.status is TaskStatus.CANCELLED
+
+
+async def test_late_completion_on_the_running_replica_never_overwrites_a_cancel() -> None:
+    backend = MemoryBackend()
+    release = anyio.Event()
+    async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            with anyio.CancelScope(shield=True):  # ignores the stop: finishes anyway
+                await release.wait()
+            return text_result("late")
+
+        task = await service_a.create(LOCAL, REQUEST, tool)
+        await service_b.cancel(LOCAL, task.task_id)
+        await anyio.sleep(HEARTBEAT * 2)
+        release.set()
+        await anyio.sleep(HEARTBEAT * 2)
+        final = await service_b.get(LOCAL, task.task_id)
+    assert final.status is TaskStatus.CANCELLED
+    assert final.result is None
+
+
+async def test_answer_on_another_replica_resumes_the_tool_within_a_heartbeat() -> None:
+    backend = MemoryBackend()
+    resumed: list[float] = []
+    async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            answers = await ctx.request_input({"name": InputRequest(method="elicitation/create")})
+            resumed.append(anyio.current_time())
+            return text_result(f"hello {answers['name']}")
+
+        task = await service_a.create(LOCAL, REQUEST, tool)
+        await wait_until_status(service_b, task.task_id, TaskStatus.INPUT_REQUIRED)
+        answered = anyio.current_time()
+        await service_b.deliver_input(LOCAL, task.task_id, {"name": "Ada"})
+        with anyio.fail_after(5):
+            done = await service_b.result(LOCAL, task.task_id)
+    assert done.result == text_result("hello Ada")
+    assert resumed[0] - answered <= HEARTBEAT * 3
+
+
+async def test_replica_that_stops_heartbeating_has_its_tasks_failed_by_another() -> None:
+    backend = MemoryBackend()
+    async with replica(backend, "survivor") as survivor:
+        # A replica that stored its task and died: nothing renews the lease.
+        task = await survivor.store.create(LOCAL.key, REQUEST, leased_by="crashed")
+        started = anyio.current_time()
+        with anyio.fail_after(5):
+            while (await backend.get(LOCAL.key, task.task_id)).active:  # noqa: ASYNC110
+                await anyio.sleep(0.02)  # raw reads: only the sweep can settle it
+        elapsed = anyio.current_time() - started
+        record = await survivor.get(LOCAL, task.task_id)
+    assert record.status is TaskStatus.FAILED
+    assert record.status_message == STOPPED_MESSAGE
+    assert elapsed <= 0.5 + 0.1 + 0.3  # lease + sweep interval + slack
+
+
+# ---------------------------------------------------------------- shutdown
+
+
+async def test_replica_shutting_down_refuses_new_tasks_and_stores_nothing() -> None:
+    backend = MemoryBackend()
+    async with replica(backend, "replica-a", shutdown_grace_seconds=1) as service:
+
+        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+            await anyio.sleep(0.2)
+            return text_result("finished in the grace period")
+
+        running = await service.create(LOCAL, REQUEST, tool)
+        async with anyio.create_task_group() as group:
+            group.start_soon(service.runner.shutdown)
+            await anyio.sleep(0.01)
+            with pytest.raises(ServerShuttingDown):
+                await service.create(LOCAL, REQUEST, tool)
+        assert [r.task_id for r in (await service.list(LOCAL)).records] == [running.task_id]
+        finished = await service.get(LOCAL, running.task_id)
+    assert finished.status is TaskStatus.COMPLETED
