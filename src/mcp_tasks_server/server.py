@@ -23,15 +23,10 @@ Without ``:object``, the first of ``mcp``, ``server``, ``app`` that is an
 ``register``.
 
 **Transports.** ``stdio`` serves the one client that started the process,
-and stdout carries the protocol only: before anything is imported, the
-server keeps a private copy of stdout for the protocol and points file
-descriptor 1 at stderr, so logs, prints (at import, in a tool, at exit)
-and child processes all write to stderr.
-``http`` serves streamable HTTP with uvicorn, stateful (sessions) or
-``stateless``, with the SDK's DNS-rebinding protection on: loopback hosts
-are always accepted, anything else must be listed in
-``MCP_TASKS_ALLOWED_HOSTS`` (``*`` turns the check off, for a server behind
-a proxy that already checks ``Host``).
+and stdout carries the protocol only (:mod:`.transport_stdio`). ``http``
+serves streamable HTTP with uvicorn, stateful (sessions) or ``stateless``,
+with DNS-rebinding protection on (:mod:`.transport_http`). Both are
+re-exported here.
 
 **Logs** are JSON lines on stderr, at ``MCP_TASKS_LOG_LEVEL``. At INFO they
 say what starts and stops and never carry payloads or secrets.
@@ -47,27 +42,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import io
-import ipaddress
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, BinaryIO, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
-import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
 
 from mcp_tasks_server import __version__
 from mcp_tasks_server.errors import ConfigError
@@ -75,6 +60,8 @@ from mcp_tasks_server.logs import configure_logging
 from mcp_tasks_server.protocol import Tasks
 from mcp_tasks_server.protocol.wire import TASKS_EXTENSION
 from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.transport_http import http_app, serve_http, transport_security
+from mcp_tasks_server.transport_stdio import serve_stdio, take_stdout
 
 __all__ = [
     "PROFILES",
@@ -104,8 +91,6 @@ INSTRUCTIONS = (
     "cancel it."
 )
 _SERVER_NAMES = ("mcp", "server", "app")
-_LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
-_LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
 # ---------------------------------------------------------------------- build
@@ -290,66 +275,7 @@ def _as_tools(spec: str, obj: Any) -> MCPServer[Any] | Register:
     return made
 
 
-# ---------------------------------------------------------------------- transports
-
-
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """DNS-rebinding protection: loopback always, other hosts only when listed."""
-    hosts = list(settings.allowed_hosts)
-    if "*" in hosts:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    if not hosts and not _is_loopback(settings.host):
-        raise ConfigError(
-            f"MCP_TASKS_HOST={settings.host} is not a loopback address, so set "
-            "MCP_TASKS_ALLOWED_HOSTS to the Host values clients use (e.g. "
-            "tasks.example.com,tasks.example.com:*), or to * to leave Host checks to your proxy"
-        )
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[*_LOOPBACK_HOSTS, *hosts],
-        allowed_origins=[*_LOOPBACK_ORIGINS, *settings.allowed_origins],
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
-    """The streamable HTTP app for ``server`` (a fresh one each call: each runs once)."""
-    return server.streamable_http_app(
-        streamable_http_path=settings.http_path,
-        stateless_http=settings.stateless,
-        transport_security=transport_security(settings),
-        host=settings.host,
-    )
-
-
-async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
-    """Serve ``server`` over streamable HTTP with uvicorn until interrupted."""
-    app = http_app(server, settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_config=None,  # uvicorn logs through the root logger, as JSON on stderr
-        access_log=settings.log_level == "DEBUG",
-        timeout_graceful_shutdown=5,
-    )
-    logger.info(
-        "serving streamable HTTP on %s:%s%s (%s)",
-        settings.host,
-        settings.port,
-        settings.http_path,
-        "stateless" if settings.stateless else "stateful",
-    )
-    await uvicorn.Server(config).serve()
+# ---------------------------------------------------------------------- serve
 
 
 def serve(
@@ -363,7 +289,7 @@ def serve(
         _log_start(settings, profile, tools)
         anyio.run(serve_http, server, settings)
         return
-    wire = _take_stdout()
+    wire = take_stdout()
     server = build_server(settings, profile=profile, tools=tools)
     _log_start(settings, profile, tools)
     anyio.run(serve_stdio, server, wire)
@@ -379,105 +305,3 @@ def _log_start(settings: Settings, profile: str, tools: str | None) -> None:
         settings.backend,
         settings.transport,
     )
-
-
-async def serve_stdio(server: MCPServer[Any], wire: BinaryIO | None = None) -> None:
-    """Serve ``server`` to the client at the other end of stdin and ``wire`` (stdout).
-
-    Returns when stdin closes, or on SIGTERM or SIGINT. Either way the
-    server's lifespan exits normally, so running tasks get their shutdown
-    grace period and none is left ``working``.
-    """
-    async with anyio.create_task_group() as group:
-        group.start_soon(_stop_on_signal, group.cancel_scope)
-        await _serve_stdio(server, wire)
-        logger.info("stdin closed; shutting down")
-        group.cancel_scope.cancel()
-
-
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    try:
-        receiver = anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT)
-    except NotImplementedError:  # pragma: no cover - platforms without signal handlers
-        return
-    with receiver as signals:
-        async for received in signals:
-            logger.info("received %s; shutting down", signal.Signals(received).name)
-            scope.cancel()
-            return
-
-
-async def _serve_stdio(server: MCPServer[Any], wire: BinaryIO | None) -> None:
-    if wire is None:
-        await server.run_stdio_async()
-        return
-    stdout = anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8"))
-    stdin = cast("anyio.AsyncFile[str]", _StdinLines(sys.stdin.buffer))
-    lowlevel = server._lowlevel_server
-    async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
-
-
-class _StdinLines:
-    """stdin, line by line, read on a daemon thread so a shutdown never waits for it.
-
-    The SDK's own reader blocks a non-daemon worker thread in ``readline``;
-    the process could then not exit on a signal until the client wrote
-    something or closed the pipe.
-    """
-
-    def __init__(self, buffer: BinaryIO) -> None:
-        self._buffer = buffer
-        self._send, self._receive = anyio.create_memory_object_stream[bytes](16)
-        self._started = False
-
-    def __aiter__(self) -> _StdinLines:
-        return self
-
-    async def __anext__(self) -> str:
-        if not self._started:
-            self._started = True
-            token = anyio.lowlevel.current_token()
-            threading.Thread(target=self._pump, args=(token,), daemon=True).start()
-        try:
-            line = await self._receive.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-        return line.decode("utf-8", errors="replace")
-
-    def _pump(self, token: anyio.lowlevel.EventLoopToken) -> None:
-        # Raw reads of a private descriptor: a buffered file's lock, held by a
-        # daemon thread at exit, would abort the interpreter's finalization.
-        fd = os.dup(self._buffer.fileno())
-        pending = b""
-        try:
-            while chunk := os.read(fd, 65_536):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    anyio.from_thread.run(self._send.send, line + b"\n", token=token)
-            if pending:
-                anyio.from_thread.run(self._send.send, pending, token=token)
-            anyio.from_thread.run_sync(self._send.close, token=token)
-        except (OSError, RuntimeError, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # the server stopped first
-        finally:
-            os.close(fd)
-
-
-def _take_stdout() -> BinaryIO | None:
-    """Keep the real stdout for the protocol alone, and point file descriptor 1 at stderr.
-
-    Everything else that writes to stdout -- logging set up by a library,
-    ``print`` in a tools module at import or in a tool, a child process, text
-    still buffered when the process exits -- then lands on stderr, for the
-    whole life of the process.
-    """
-    try:
-        stdout_fd, stderr_fd = sys.stdout.fileno(), sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None  # not real descriptors (embedded, or under a test runner)
-    sys.stdout.flush()
-    wire = os.fdopen(os.dup(stdout_fd), "wb")
-    os.dup2(stderr_fd, stdout_fd)
-    return wire

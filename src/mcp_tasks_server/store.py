@@ -19,35 +19,34 @@ loser gets the state machine's error: exactly one writer wins.
 
 Missing, expired and foreign tasks are indistinguishable: all three raise the
 same ``TaskNotFound``.
+
+This module validates arguments and runs the conditional-write loop; what
+each operation does to a record is a pure function in :mod:`.changes` (so it
+can be re-run against a winner's record), and the translation of records and
+errors to and from the backend is in :mod:`.store_backend`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import pydantic_core
 
+from mcp_tasks_server import changes
 from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
+from mcp_tasks_server.changes import Change
 from mcp_tasks_server.errors import (
     BackendError,
-    BackendUnavailable,
-    CapacityExceeded,
     ConcurrentModification,
     InvalidArgument,
-    InvalidTransition,
     PayloadTooLarge,
     RecordExists,
     RecordNotFound,
-    RecordTooLarge,
-    StorageFull,
-    StorageUnavailable,
     TaskNotFound,
-    TaskTerminal,
     VersionConflict,
 )
 from mcp_tasks_server.leases import ORPHAN_ERROR, orphan_failure
@@ -61,11 +60,9 @@ from mcp_tasks_server.model import (
     new_task_id,
 )
 from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.store_backend import backend_errors, from_stored, to_stored
 
 __all__ = ["InputDelivery", "TaskPage", "TaskStore"]
-
-Change = Callable[[TaskRecord], TaskRecord]
-"""Turns the current record into the next one, or raises if it may not change."""
 
 _UNSET: Any = object()
 
@@ -166,9 +163,9 @@ class TaskStore:
                 lease_expires_at_ms=None if leased_by is None else now + self.settings.lease_ms,
                 version=1,
             )
-            with self._backend_errors():
+            with backend_errors():
                 try:
-                    await self.backend.create(_stored(record), max_active=quota)
+                    await self.backend.create(to_stored(record), max_active=quota)
                 except RecordExists:
                     continue
             return record
@@ -178,7 +175,7 @@ class TaskStore:
         """The task as stored now. One strongly consistent read."""
         if not is_valid_task_id(task_id):
             raise TaskNotFound(task_id)
-        with self._backend_errors():
+        with backend_errors():
             try:
                 stored = await self.backend.get(owner, task_id)
             except RecordNotFound:
@@ -192,7 +189,7 @@ class TaskStore:
         page_size = self.settings.list_page_size
         if limit is not None:
             page_size = max(1, min(limit, page_size))
-        with self._backend_errors():
+        with backend_errors():
             page = await self.backend.list(owner, limit=page_size, cursor=cursor)
         now = self.clock()
         records = [
@@ -230,15 +227,7 @@ class TaskStore:
         Returns the record unchanged when another replica holds the lease
         now; raises ``TaskTerminal`` when the task has finished meanwhile.
         """
-
-        def change(current: TaskRecord) -> TaskRecord:
-            if current.is_terminal:
-                raise TaskTerminal(current.status)
-            if current.lease_owner != holder:
-                return current
-            renewed = self.clock() + self.settings.lease_ms
-            return current.model_copy(update={"lease_expires_at_ms": renewed})
-
+        change = changes.lease_renewal(holder, self.clock, self.settings.lease_ms)
         return await self._change(record.owner, record.task_id, change, record)
 
     def decode(self, stored: StoredRecord) -> TaskRecord:
@@ -257,19 +246,13 @@ class TaskStore:
         known: TaskRecord | None = None,
     ) -> TaskRecord:
         """Change the status message and/or progress of an unfinished task."""
-        changes: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
         if status_message is not _UNSET:
             self._check_message(status_message)
-            changes["status_message"] = status_message
+            fields["status_message"] = status_message
         if progress is not _UNSET:
-            changes["progress"] = progress
-
-        def change(current: TaskRecord) -> TaskRecord:
-            if current.is_terminal:
-                raise TaskTerminal(current.status)
-            return current.model_copy(update=changes)
-
-        return await self._change(owner, task_id, change, known)
+            fields["progress"] = progress
+        return await self._change(owner, task_id, changes.status_update(fields), known)
 
     async def complete(
         self,
@@ -288,19 +271,7 @@ class TaskStore:
         result = dict(result)
         self._check_size("result", result, self.settings.max_result_bytes)
         self._check_message(status_message)
-
-        def change(current: TaskRecord) -> TaskRecord:
-            target = current.tool_error_status if result.get("isError") else TaskStatus.COMPLETED
-            _require_transition(current, target)
-            return current.model_copy(
-                update={
-                    "status": target,
-                    "status_message": status_message,
-                    "result": result,
-                    "input_requests": {},
-                }
-            )
-
+        change = changes.completion(result, status_message)
         return await self._change(owner, task_id, change, known)
 
     async def fail(
@@ -319,19 +290,7 @@ class TaskStore:
         self._check_size("error", error, self.settings.max_error_bytes)
         message = status_message if status_message is not None else error["message"]
         message = _truncate_utf8(message, self.settings.max_status_message_bytes)
-
-        def change(current: TaskRecord) -> TaskRecord:
-            _require_transition(current, TaskStatus.FAILED)
-            return current.model_copy(
-                update={
-                    "status": TaskStatus.FAILED,
-                    "status_message": message,
-                    "error": error,
-                    "input_requests": {},
-                }
-            )
-
-        return await self._change(owner, task_id, change, known)
+        return await self._change(owner, task_id, changes.failure(error, message), known)
 
     async def cancel(
         self,
@@ -343,18 +302,7 @@ class TaskStore:
     ) -> TaskRecord:
         """Move the task to ``cancelled``. A finished task raises ``TaskTerminal``."""
         self._check_message(status_message)
-
-        def change(current: TaskRecord) -> TaskRecord:
-            _require_transition(current, TaskStatus.CANCELLED)
-            return current.model_copy(
-                update={
-                    "status": TaskStatus.CANCELLED,
-                    "status_message": status_message,
-                    "input_requests": {},
-                }
-            )
-
-        return await self._change(owner, task_id, change, known)
+        return await self._change(owner, task_id, changes.cancellation(status_message), known)
 
     async def request_input(
         self,
@@ -375,21 +323,7 @@ class TaskStore:
         payload = {key: value.model_dump() for key, value in requests.items()}
         self._check_size("input requests", payload, self.settings.max_input_bytes)
         self._check_message(status_message)
-
-        def change(current: TaskRecord) -> TaskRecord:
-            _require_transition(current, TaskStatus.INPUT_REQUIRED)
-            used = set(current.retired_input_keys) | set(current.input_responses)
-            reused = used.intersection(requests)
-            if reused:
-                raise InvalidArgument(f"input keys already used: {', '.join(sorted(reused))}")
-            return current.model_copy(
-                update={
-                    "status": TaskStatus.INPUT_REQUIRED,
-                    "status_message": status_message,
-                    "input_requests": dict(requests),
-                }
-            )
-
+        change = changes.input_request(requests, status_message)
         return await self._change(owner, task_id, change, known)
 
     async def deliver_input(
@@ -404,30 +338,7 @@ class TaskStore:
         responses = dict(responses)
         self._check_size("input responses", responses, self.settings.max_input_bytes)
         outcome: dict[str, frozenset[str]] = {}
-
-        def change(current: TaskRecord) -> TaskRecord:
-            accepted = frozenset(responses).intersection(current.input_requests)
-            outcome["accepted"] = accepted
-            if not accepted:
-                return current
-            remaining = {
-                key: request
-                for key, request in current.input_requests.items()
-                if key not in accepted
-            }
-            updates: dict[str, Any] = {
-                "input_requests": remaining,
-                "input_responses": {
-                    **current.input_responses,
-                    **{key: responses[key] for key in accepted},
-                },
-                "retired_input_keys": (*current.retired_input_keys, *sorted(accepted)),
-            }
-            if not remaining:
-                updates["status"] = TaskStatus.WORKING
-                updates["status_message"] = None
-            return current.model_copy(update=updates)
-
+        change = changes.input_delivery(responses, outcome)
         record = await self._change(owner, task_id, change, None)
         accepted = outcome.get("accepted", frozenset())
         return InputDelivery(record, accepted, frozenset(responses) - accepted)
@@ -460,6 +371,7 @@ class TaskStore:
     async def _change(
         self, owner: str, task_id: str, change: Change, known: TaskRecord | None
     ) -> TaskRecord:
+        """Apply ``change`` with one conditional write, re-running it on a lost race."""
         current = known if known is not None else await self.get(owner, task_id)
         for _ in range(self.max_retries + 1):
             updated = change(current)
@@ -471,9 +383,9 @@ class TaskStore:
                 # Any write by the lease holder renews its lease at no extra cost.
                 stamp["lease_expires_at_ms"] = now + self.settings.lease_ms
             updated = updated.model_copy(update=stamp)
-            with self._backend_errors():
+            with backend_errors():
                 try:
-                    await self.backend.replace(_stored(updated), current.version)
+                    await self.backend.replace(to_stored(updated), current.version)
                 except RecordNotFound:
                     raise TaskNotFound(task_id) from None
                 except VersionConflict as conflict:
@@ -488,12 +400,7 @@ class TaskStore:
         )
 
     def _decode(self, stored: StoredRecord, owner: str, task_id: str) -> TaskRecord:
-        record = TaskRecord.from_json(stored.data, stored.version)
-        # The key already scopes by owner; this re-check guards against a
-        # backend bug ever leaking another owner's record.
-        if record.owner != owner or record.task_id != task_id or record.is_expired(self.clock()):
-            raise TaskNotFound(task_id)
-        return record
+        return from_stored(stored, owner, task_id, self.clock())
 
     def _check_size(self, what: str, value: Any, limit: int) -> None:
         size = len(pydantic_core.to_json(value))
@@ -507,37 +414,6 @@ class TaskStore:
                 raise PayloadTooLarge(
                     "status message", size, self.settings.max_status_message_bytes
                 )
-
-    @contextmanager
-    def _backend_errors(self) -> Iterator[None]:
-        """Translate the transient and capacity errors every operation may meet."""
-        try:
-            yield
-        except BackendUnavailable as exc:
-            raise StorageUnavailable(str(exc)) from exc
-        except CapacityExceeded as exc:
-            raise StorageFull(str(exc)) from exc
-        except RecordTooLarge as exc:
-            raise PayloadTooLarge("task record", exc.size, exc.limit) from exc
-
-
-def _stored(record: TaskRecord) -> StoredRecord:
-    return StoredRecord(
-        owner=record.owner,
-        task_id=record.task_id,
-        version=record.version,
-        data=record.to_json(),
-        expires_at_ms=record.expires_at_ms,
-        active=record.is_active,
-        lease_expires_at_ms=record.lease_expires_at_ms if record.is_active else None,
-    )
-
-
-def _require_transition(current: TaskRecord, target: TaskStatus) -> None:
-    if current.is_terminal:
-        raise TaskTerminal(current.status, target)
-    if not current.status.can_transition_to(target):
-        raise InvalidTransition(current.status, target)
 
 
 def _truncate_utf8(text: str, limit: int) -> str:

@@ -5,6 +5,11 @@ it names the table, the operation, the IAM action or the endpoint, and never
 a credential, an owner or an item's contents. (DynamoDB's own messages are
 not passed on, only their error codes, except for the IAM action a denial
 names.)
+
+It also tells the refusals the backend explains itself from the failures it
+translates: a failed condition (raised to the caller, with the item it met)
+and a conflicting transaction (retried after a short backoff) are not
+errors of the backend's vocabulary, only of one request.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ __all__ = [
     "AccessDenied",
     "DynamoDbError",
     "TableNotFound",
+    "TransactionCancelled",
     "cancellation_reasons",
     "error_code",
+    "failure_codes",
+    "is_conflict",
+    "old_item",
     "translate_client_error",
     "translate_transport_error",
 ]
@@ -81,6 +90,47 @@ def error_code(exc: ClientError) -> str:
 def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
     """A cancelled transaction's reasons, one per action, in action order."""
     return cast("list[dict[str, Any]]", exc.response.get("CancellationReasons") or [])
+
+
+def old_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item a refused conditional write met (``ReturnValuesOnConditionCheckFailure``)."""
+    found: dict[str, Any] | None = cast("dict[str, Any]", exc.response).get("Item")
+    return found
+
+
+def failure_codes(exc: ClientError) -> list[str]:
+    """The error code, or for a cancelled transaction each action's reason code."""
+    code = error_code(exc)
+    if code == "ConditionalCheckFailedException":
+        return ["ConditionalCheckFailed"]
+    return [str(reason.get("Code")) for reason in cancellation_reasons(exc)] or [code]
+
+
+def is_conflict(exc: ClientError) -> bool:
+    """True when another transaction held an item for a moment: worth a retry."""
+    if error_code(exc) == "TransactionConflictException":
+        return True
+    codes = failure_codes(exc)
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+
+
+class TransactionCancelled(Exception):
+    """A transaction refused by a condition; ``reasons`` are in action order."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index].get("Code") == (
+            "ConditionalCheckFailed"
+        )
+
+    def item(self, index: int) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = (
+            self.reasons[index].get("Item") if index < len(self.reasons) else None
+        )
+        return found
 
 
 def translate_client_error(

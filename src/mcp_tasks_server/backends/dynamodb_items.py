@@ -102,8 +102,8 @@ def active_key(owner: str) -> Item:
     return {"PK": {"S": partition_key(owner)}, "SK": {"S": ACTIVE_SK}}
 
 
-def encode_item(record: StoredRecord, write_id: str = "") -> Item:
-    """The task item for ``record``; ``write_id`` marks this one write (see ``w``)."""
+def encode_item(record: StoredRecord) -> Item:
+    """The task item for ``record``, marked with a fresh write id (see ``w``)."""
     key = partition_key(record.owner)
     item: Item = {
         "PK": {"S": key},
@@ -111,7 +111,7 @@ def encode_item(record: StoredRecord, write_id: str = "") -> Item:
         "version": number(record.version),
         "data": {"S": record.data},
         "active": {"BOOL": record.active},
-        "w": {"S": write_id or new_write_id()},
+        "w": {"S": new_write_id()},
     }
     if record.expires_at_ms is not None:
         # Rounded up, so the TTL never deletes a task before it expires.

@@ -1,0 +1,173 @@
+"""What each store operation does to a task, as a pure function of its record.
+
+A :data:`Change` turns the task's current record into the next one, or
+raises if the state machine forbids it. It must depend on nothing but that
+record (and values fixed before the write), because the store's conditional
+write re-runs it against the winner's record whenever it loses a race: that
+re-run is what settles races. A change that returns its input unchanged
+means "nothing to write", and costs no request.
+
+Arguments are validated (sizes, shapes) by :class:`~mcp_tasks_server.store.TaskStore`
+once, before any change is built; what is checked here is only what depends
+on the task's current state. The orphan rule's change lives with the other
+lease rules, in :func:`mcp_tasks_server.leases.orphan_failure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mcp_tasks_server.errors import InvalidArgument, InvalidTransition, TaskTerminal
+from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus
+
+__all__ = [
+    "Change",
+    "cancellation",
+    "completion",
+    "failure",
+    "input_delivery",
+    "input_request",
+    "lease_renewal",
+    "require_transition",
+    "status_update",
+]
+
+Change = Callable[[TaskRecord], TaskRecord]
+"""Turns the current record into the next one, or raises if it may not change."""
+
+
+def require_transition(current: TaskRecord, target: TaskStatus) -> None:
+    """Raise the state machine's error unless ``current`` may move to ``target``."""
+    if current.is_terminal:
+        raise TaskTerminal(current.status, target)
+    if not current.status.can_transition_to(target):
+        raise InvalidTransition(current.status, target)
+
+
+def status_update(changes: dict[str, Any]) -> Change:
+    """Set the status message and/or progress of an unfinished task."""
+
+    def change(current: TaskRecord) -> TaskRecord:
+        if current.is_terminal:
+            raise TaskTerminal(current.status)
+        return current.model_copy(update=changes)
+
+    return change
+
+
+def completion(result: dict[str, Any], status_message: str | None) -> Change:
+    """Finish with ``result``: ``isError`` ends in the task's tool-error status."""
+
+    def change(current: TaskRecord) -> TaskRecord:
+        target = current.tool_error_status if result.get("isError") else TaskStatus.COMPLETED
+        require_transition(current, target)
+        return current.model_copy(
+            update={
+                "status": target,
+                "status_message": status_message,
+                "result": result,
+                "input_requests": {},
+            }
+        )
+
+    return change
+
+
+def failure(error: dict[str, Any], status_message: str) -> Change:
+    """Finish as ``failed`` with a JSON-RPC error object."""
+
+    def change(current: TaskRecord) -> TaskRecord:
+        require_transition(current, TaskStatus.FAILED)
+        return current.model_copy(
+            update={
+                "status": TaskStatus.FAILED,
+                "status_message": status_message,
+                "error": error,
+                "input_requests": {},
+            }
+        )
+
+    return change
+
+
+def cancellation(status_message: str | None) -> Change:
+    """Move to ``cancelled``; a finished task raises ``TaskTerminal``."""
+
+    def change(current: TaskRecord) -> TaskRecord:
+        require_transition(current, TaskStatus.CANCELLED)
+        return current.model_copy(
+            update={
+                "status": TaskStatus.CANCELLED,
+                "status_message": status_message,
+                "input_requests": {},
+            }
+        )
+
+    return change
+
+
+def input_request(requests: Mapping[str, InputRequest], status_message: str | None) -> Change:
+    """Park a ``working`` task in ``input_required``; input keys are never reused."""
+
+    def change(current: TaskRecord) -> TaskRecord:
+        require_transition(current, TaskStatus.INPUT_REQUIRED)
+        used = set(current.retired_input_keys) | set(current.input_responses)
+        reused = used.intersection(requests)
+        if reused:
+            raise InvalidArgument(f"input keys already used: {', '.join(sorted(reused))}")
+        return current.model_copy(
+            update={
+                "status": TaskStatus.INPUT_REQUIRED,
+                "status_message": status_message,
+                "input_requests": dict(requests),
+            }
+        )
+
+    return change
+
+
+def input_delivery(responses: Mapping[str, Any], outcome: dict[str, frozenset[str]]) -> Change:
+    """Take the answers to outstanding requests; back to ``working`` once all are in.
+
+    Which keys were taken depends on the record the write finally meets, so
+    the change reports them in ``outcome["accepted"]`` on every run; the last
+    run's value is the one that was stored.
+    """
+
+    def change(current: TaskRecord) -> TaskRecord:
+        accepted = frozenset(responses).intersection(current.input_requests)
+        outcome["accepted"] = accepted
+        if not accepted:
+            return current
+        remaining = {
+            key: request for key, request in current.input_requests.items() if key not in accepted
+        }
+        updates: dict[str, Any] = {
+            "input_requests": remaining,
+            "input_responses": {
+                **current.input_responses,
+                **{key: responses[key] for key in accepted},
+            },
+            "retired_input_keys": (*current.retired_input_keys, *sorted(accepted)),
+        }
+        if not remaining:
+            updates["status"] = TaskStatus.WORKING
+            updates["status_message"] = None
+        return current.model_copy(update=updates)
+
+    return change
+
+
+def lease_renewal(holder: str, clock: Callable[[], int], lease_ms: int) -> Change:
+    """Extend ``holder``'s lease; a lease another replica holds now is left alone."""
+
+    def change(current: TaskRecord) -> TaskRecord:
+        if current.is_terminal:
+            raise TaskTerminal(current.status)
+        if current.lease_owner != holder:
+            return current
+        renewed = clock() + lease_ms
+        return current.model_copy(update={"lease_expires_at_ms": renewed})
+
+    return change
