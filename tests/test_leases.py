@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_tasks_server import InputRequest, MemoryBackend, Settings, TaskStatus, TaskStore
+from mcp_tasks_server import InputRequest, MemoryBackend, Settings, TaskStatus, TaskStore, leases
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
 from mcp_tasks_server.context import StoredTaskContext as TaskContext
 from mcp_tasks_server.errors import BackendUnavailable, ServerShuttingDown
@@ -115,11 +115,33 @@ async def test_orphan_sweep_fails_tasks_nobody_reads() -> None:
     clock.advance(400)
     alive = await store.renew_lease(alive, "crashed-replica")
     clock.advance(100)
-    assert await sweep_orphans(store) == 1
-    assert await sweep_orphans(store) == 0
+    assert (await sweep_orphans(store)).failed == 1
+    assert (await sweep_orphans(store)).failed == 0
     raw = await backend.get(LOCAL.key, orphan.task_id)
     assert not raw.active
     assert (await store.get("other-owner", alive.task_id)).status is TaskStatus.WORKING
+
+
+async def test_a_pass_longer_than_one_sweep_resumes_where_the_last_sweep_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(leases, "SWEEP_PAGE_SIZE", 1)
+    monkeypatch.setattr(leases, "SWEEP_MAX_PAGES", 2)
+    clock = ManualClock()
+    store = TaskStore(MemoryBackend(clock=clock), replica_settings("sweeper"))
+    # Healthy tasks sort before the orphan, more of them than one sweep examines.
+    healthy = [await store.create("a-owner", REQUEST, leased_by="live") for _ in range(5)]
+    orphan = await store.create("z-owner", REQUEST, leased_by="crashed-replica")
+    clock.advance(500)
+    for task in healthy:
+        await store.renew_lease(task, "live")
+    resume_from, failed = None, 0
+    for _ in range(3):  # 6 tasks, 2 per sweep
+        outcome = await sweep_orphans(store, resume_from)
+        failed, resume_from = failed + outcome.failed, outcome.resume_from
+    assert failed == 1
+    assert resume_from is None  # the pass completed
+    assert (await store.backend.get("z-owner", orphan.task_id)).active is False
 
 
 async def test_tasks_created_without_a_lease_are_never_orphaned() -> None:

@@ -24,6 +24,7 @@ store applies the rule on every read, in :meth:`TaskStore.settle_orphan`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ORPHAN_ERROR",
     "STOPPED_MESSAGE",
+    "SweepOutcome",
     "orphan_failure",
     "run_orphan_sweeper",
     "sweep_orphans",
@@ -76,10 +78,24 @@ def orphan_failure(now_ms: int) -> Any:
     return change
 
 
-async def sweep_orphans(store: TaskStore) -> int:
-    """Fail every orphan the backend finds (bounded work); return how many."""
+@dataclass(frozen=True, slots=True)
+class SweepOutcome:
+    """What one sweep did, and where the next one goes on from."""
+
+    failed: int
+    resume_from: str | None
+    """The backend cursor to resume the pass from; None once a pass is complete."""
+
+
+async def sweep_orphans(store: TaskStore, resume_from: str | None = None) -> SweepOutcome:
+    """Fail the orphans among at most ``SWEEP_MAX_PAGES`` pages of the store.
+
+    A pass over a large store takes several sweeps: each starts where the
+    last one stopped (``resume_from``), so every task is examined in turn,
+    however many tasks come before it.
+    """
     failed = 0
-    cursor: str | None = None
+    cursor = resume_from
     for _ in range(SWEEP_MAX_PAGES):
         page = await store.backend.list_stale(limit=SWEEP_PAGE_SIZE, cursor=cursor)
         for stored in page.records:
@@ -93,18 +109,20 @@ async def sweep_orphans(store: TaskStore) -> int:
         cursor = page.next_cursor
         if cursor is None:
             break
-    return failed
+    return SweepOutcome(failed, cursor)
 
 
 async def run_orphan_sweeper(store: TaskStore) -> None:
     """Sweep every ``lease_sweep_interval_seconds``, until cancelled. Never fatal."""
     interval = store.settings.lease_sweep_interval_seconds
+    resume_from: str | None = None
     while True:
         await anyio.sleep(interval)
         try:
-            failed = await sweep_orphans(store)
+            outcome = await sweep_orphans(store, resume_from)
         except (TaskError, BackendError) as exc:
             logger.warning("orphan sweep failed: %s", exc)
             continue
-        if failed:
-            logger.info("failed %d tasks whose replica stopped", failed)
+        resume_from = outcome.resume_from
+        if outcome.failed:
+            logger.info("failed %d tasks whose replica stopped", outcome.failed)
