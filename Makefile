@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup test-tools test lint typecheck check clean conformance demo
+.PHONY: setup test-tools test lint typecheck check clean conformance demo bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,8 @@ test: setup test-tools
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests scripts examples
-	$(BIN)/ruff format --check src tests scripts examples
+	$(BIN)/ruff check src tests scripts examples bench
+	$(BIN)/ruff format --check src tests scripts examples bench
 
 typecheck: setup
 	$(BIN)/mypy --strict src
@@ -44,6 +44,14 @@ check: lint typecheck test
 # The README's run command: the reference server driven through live tasks.
 demo: setup
 	$(BIN)/mcp-tasks-server demo
+
+# Every benchmark in bench/ (about 12 minutes on 2 CPUs): tables and plots in bench/results/.
+$(VENV)/.bench-stamp: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,bench]'
+	touch $@
+
+bench: test-tools $(VENV)/.bench-stamp
+	$(BIN)/python bench/run_all.py
 
 # The official MCP conformance suite's tasks-* scenarios against --profile conformance.
 conformance: setup
