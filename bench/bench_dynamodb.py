@@ -367,6 +367,11 @@ async def client_cost(calls: int) -> dict[str, dict[str, float]]:
     return costs
 
 
+def spread(values: list[float]) -> str:
+    """``median (min-max)``, in whole operations per second."""
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
 def report(
     results: dict[tuple[str, int, str], Sample],
     costs: dict[str, dict[str, float]],
@@ -383,7 +388,8 @@ def report(
         f"{platform.python_version()}, aioboto3 {metadata.version('aioboto3')}, "
         f"aiobotocore {metadata.version('aiobotocore')}",
         f"- {args.repeats} repeats x {args.ops} ops per side and operation, sides alternating;"
-        " ops/s is the median over repeats, latency percentiles pooled",
+        " ops/s is the median (min-max) over repeats, the ratio the ratio of medians"
+        " (min-max of the per-repeat ratios), latency percentiles pooled",
         "",
         "| operation | concurrency | backend ops/s | raw ops/s | ratio | "
         "backend p50 / p99 ms | raw p50 / p99 ms | client CPU ms/op backend / raw |",
@@ -398,9 +404,13 @@ def report(
             )
             ours_ops = statistics.median(ours.throughputs)
             raw_ops = statistics.median(theirs.throughputs)
+            # Repeats are paired (the sides alternate within each), so each
+            # repeat gives a ratio of its own; their spread is the noise.
+            ratios = [a / b for a, b in zip(ours.throughputs, theirs.throughputs, strict=True)]
             lines.append(
-                f"| {name} | {concurrency} | {ours_ops:,.0f} | {raw_ops:,.0f} | "
-                f"**{ours_ops / raw_ops:.2f}x** | {latency(ours)} | {latency(theirs)} | "
+                f"| {name} | {concurrency} | {spread(ours.throughputs)} | "
+                f"{spread(theirs.throughputs)} | **{ours_ops / raw_ops:.2f}x** "
+                f"({min(ratios):.2f}-{max(ratios):.2f}) | {latency(ours)} | {latency(theirs)} | "
                 f"{cpu(ours)} / {cpu(theirs)} |"
             )
     lines += [
