@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anyio
-import uvicorn
 from common import exit_on_sigterm, free_port, machine_info, machine_lines, write_json, write_report
 from mcp.server.mcpserver import MCPServer
 from mcp_http import LEGACY, MODERN, TERMINAL, Caller, RpcError, pooled_client
+from tests.protocol.harness import serve_asgi
 from zero_tools import register
 
 from mcp_tasks_server import Settings, Tasks
@@ -203,19 +203,8 @@ async def serve(tasks: Tasks, settings: Settings) -> AsyncIterator[str]:
     tasks.install(server)
     port = free_port()
     live = settings.model_copy(update={"port": port, "transport": "http"})
-    config = uvicorn.Config(
-        http_app(server, live), host="127.0.0.1", port=port, lifespan="on", log_level="warning"
-    )
-    runner = uvicorn.Server(config)
-    async with anyio.create_task_group() as group:
-        group.start_soon(runner.serve)
-        with anyio.fail_after(15):
-            while not runner.started:  # noqa: ASYNC110 - uvicorn exposes no event
-                await anyio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{port}{live.http_path}"
-        finally:
-            runner.should_exit = True
+    async with serve_asgi(http_app(server, live), port):
+        yield f"http://127.0.0.1:{port}{live.http_path}"
 
 
 async def until_terminal(caller: Caller, task_id: str) -> int:
