@@ -287,6 +287,27 @@ async def test_failure_keeps_the_json_rpc_error_and_explains_itself(store: TaskS
     assert failed.status_message == "boom"
 
 
+async def test_tool_error_failure_says_why_even_without_text(store: TaskStore) -> None:
+    worded = await store.create("alice", REQUEST)
+    silent = await store.create("alice", REQUEST)
+    long = await store.create("alice", REQUEST)
+    error = {"content": [{"type": "text", "text": "  disk full  "}], "isError": True}
+    huge = {"content": [{"type": "text", "text": "é" * 5_000}], "isError": True}
+    worded = await store.complete("alice", worded.task_id, error)
+    silent = await store.complete("alice", silent.task_id, {"content": [], "isError": True})
+    long = await store.complete("alice", long.task_id, huge)
+    assert worded.status_message == "disk full"
+    assert silent.status_message == "The tool reported an error"
+    assert long.status_message is not None
+    assert len(long.status_message.encode()) <= store.settings.max_status_message_bytes
+
+
+async def test_failure_with_an_empty_error_message_still_says_why(store: TaskStore) -> None:
+    task = await store.create("alice", REQUEST)
+    failed = await store.fail("alice", task.task_id, {"code": -32000, "message": " "})
+    assert failed.status_message == "The task failed with error -32000"
+
+
 async def test_malformed_error_object_is_refused(store: TaskStore) -> None:
     task = await store.create("alice", REQUEST)
     with pytest.raises(InvalidArgument, match="JSON-RPC error"):

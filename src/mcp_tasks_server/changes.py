@@ -22,6 +22,7 @@ from mcp_tasks_server.errors import InvalidArgument, InvalidTransition, TaskTerm
 from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus
 
 __all__ = [
+    "TOOL_ERROR_MESSAGE",
     "Change",
     "cancellation",
     "completion",
@@ -31,6 +32,7 @@ __all__ = [
     "lease_renewal",
     "require_transition",
     "status_update",
+    "tool_error_message",
 ]
 
 Change = Callable[[TaskRecord], TaskRecord]
@@ -56,22 +58,44 @@ def status_update(changes: dict[str, Any]) -> Change:
     return change
 
 
-def completion(result: dict[str, Any], status_message: str | None) -> Change:
-    """Finish with ``result``: ``isError`` ends in the task's tool-error status."""
+def completion(
+    result: dict[str, Any], status_message: str | None, tool_error_message: str | None = None
+) -> Change:
+    """Finish with ``result``: ``isError`` ends in the task's tool-error status.
+
+    A task that ends ``failed`` always says why: without a status message of
+    its own it gets ``tool_error_message`` (see :func:`tool_error_message`).
+    """
 
     def change(current: TaskRecord) -> TaskRecord:
         target = current.tool_error_status if result.get("isError") else TaskStatus.COMPLETED
         require_transition(current, target)
+        message = status_message
+        if message is None and target is TaskStatus.FAILED:
+            message = tool_error_message or TOOL_ERROR_MESSAGE
         return current.model_copy(
             update={
                 "status": target,
-                "status_message": status_message,
+                "status_message": message,
                 "result": result,
                 "input_requests": {},
             }
         )
 
     return change
+
+
+TOOL_ERROR_MESSAGE = "The tool reported an error"
+
+
+def tool_error_message(result: Mapping[str, Any]) -> str:
+    """Why a tool-error result failed its task: the result's first text, else a generic reason."""
+    for block in result.get("content") or ():
+        if isinstance(block, Mapping) and block.get("type") == "text":
+            text = block.get("text")
+            if isinstance(text, str) and text.strip():
+                return text.strip()
+    return TOOL_ERROR_MESSAGE
 
 
 def failure(error: dict[str, Any], status_message: str) -> Change:

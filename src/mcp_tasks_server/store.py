@@ -271,7 +271,11 @@ class TaskStore:
         result = dict(result)
         self._check_size("result", result, self.settings.max_result_bytes)
         self._check_message(status_message)
-        change = changes.completion(result, status_message)
+        why = None
+        if result.get("isError"):
+            limit = self.settings.max_status_message_bytes
+            why = _truncate_utf8(changes.tool_error_message(result), limit)
+        change = changes.completion(result, status_message, why)
         return await self._change(owner, task_id, change, known)
 
     async def fail(
@@ -289,6 +293,8 @@ class TaskStore:
             raise InvalidArgument("error must be a JSON-RPC error object with code and message")
         self._check_size("error", error, self.settings.max_error_bytes)
         message = status_message if status_message is not None else error["message"]
+        if not message.strip():
+            message = f"The task failed with error {error['code']}"
         message = _truncate_utf8(message, self.settings.max_status_message_bytes)
         return await self._change(owner, task_id, changes.failure(error, message), known)
 
