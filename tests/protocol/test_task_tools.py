@@ -247,6 +247,19 @@ async def test_errors_inside_the_budget_are_what_an_inline_call_gives() -> None:
     assert "text" in text_of(bad_arguments)
 
 
+async def test_arguments_over_the_limit_are_refused_and_run_nothing() -> None:
+    settings = Settings(**QUICK, inline_budget_seconds=BUDGET, max_arguments_bytes=256)
+    with anyio.fail_after(20):
+        async with http_client(build(settings)) as (client, _):
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("quick", {"text": "x" * 1_000})
+            listed = await client.call_tool("tasks_list", {})
+    assert refused.value.error.code == -32602
+    assert "the limit is 256 bytes" in refused.value.error.message
+    assert listed.structured_content is not None
+    assert listed.structured_content["tasks"] == []  # no task, no quota slot, no run
+
+
 # ---------------------------------------------------------------- input, cancel
 
 

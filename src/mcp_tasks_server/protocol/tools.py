@@ -40,7 +40,6 @@ would drop them (``tests/protocol/test_task_tools.py`` notices).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -55,7 +54,6 @@ from pydantic import BaseModel, Field
 
 from mcp_tasks_server.errors import (
     ConfigError,
-    PayloadTooLarge,
     TaskError,
     TaskNotFound,
     TaskTerminal,
@@ -81,7 +79,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TASK_RESOURCE_TEMPLATE", "TaskToolNames", "install_task_tools"]
 
-logger = logging.getLogger(__name__)
 
 TASK_RESOURCE_TEMPLATE = "task://{task_id}"
 
@@ -166,11 +163,9 @@ class _Fallback:
     ) -> HandlerResult:
         owner = self.tasks.owner(ctx)
         try:
+            # Arguments too big to store are refused like any other bad input:
+            # running them inline instead would bypass the task quota.
             record = await self.tasks.start_task(owner, params.name, params.arguments)
-        except PayloadTooLarge as exc:
-            # Too big to store as a task: serve the call the way a plain tool is served.
-            logger.info("running %r inline, without a task: %s", params.name, exc)
-            return await inner(ctx, params)
         except TaskError as exc:
             raise to_mcp_error(exc) from None
         try:
