@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = Field(default_factory=list)
     """HTTP: comma-separated browser ``Origin`` values accepted besides loopback."""
 
+    strict_headers: bool = False
+    """HTTP, 2026-07-28: refuse ``tasks/*`` without an ``Mcp-Name`` header too (-32020)."""
+
     # Unset, each process seals with a random key of its own, so the next
     # round of a multi-round call must reach the same process. Comma-separated
     # keys form a ring: the first seals, every one opens.

@@ -283,25 +283,55 @@ async def test_per_request_opt_in_in_meta_is_enough() -> None:
         assert cancelled.result["resultType"] == "complete"
 
 
+def _task_params(method: str, task_id: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"taskId": task_id}
+    if method == "tasks/update":
+        params["inputResponses"] = {}
+    return params
+
+
 @pytest.mark.parametrize("method", ["tasks/get", "tasks/update", "tasks/cancel"])
-async def test_mcp_name_must_match_the_task_id(method: str) -> None:
+async def test_mcp_name_that_names_another_task_is_32020(method: str) -> None:
     async with reference_server() as url, RawHttp.modern(url) as raw:
         created = await raw.request(
             "tools/call", {"name": "slow_compute", "arguments": {"seconds": 60, "label": "n"}}
         )
         task_id = created.result["taskId"]
-        params: dict[str, Any] = {"taskId": task_id}
-        if method == "tasks/update":
-            params["inputResponses"] = {}
-        wrong = await raw.request(method, params, name="sep-2663-wrong-task-id")
-        missing = await post(raw, method, params, headers={})
+        wrong = await raw.request(method, _task_params(method, task_id), name="another-task-id")
         still = await raw.request("tasks/get", {"taskId": task_id})
         await raw.request("tasks/cancel", {"taskId": task_id})
     assert wrong.status == 400
     assert wrong.error["code"] == -32020
+    assert still.result["status"] == "working"  # the refused request changed nothing
+
+
+@pytest.mark.parametrize("method", ["tasks/get", "tasks/update", "tasks/cancel"])
+async def test_missing_mcp_name_is_served_by_default(method: str) -> None:
+    # fastmcp's Client (fastmcp-tasks) sends no Mcp-Name on tasks/*.
+    async with reference_server() as url, RawHttp.modern(url) as raw:
+        created = await raw.request(
+            "tools/call", {"name": "slow_compute", "arguments": {"seconds": 60, "label": "n"}}
+        )
+        task_id = created.result["taskId"]
+        served = await post(raw, method, _task_params(method, task_id), headers={})
+        await raw.request("tasks/cancel", {"taskId": task_id})
+    assert served.status_code == 200
+    assert served.json()["result"]["resultType"] == "complete"
+
+
+@pytest.mark.parametrize("method", ["tasks/get", "tasks/update", "tasks/cancel"])
+async def test_strict_headers_refuse_a_missing_mcp_name(method: str) -> None:
+    async with reference_server(strict_headers=True) as url, RawHttp.modern(url) as raw:
+        created = await raw.request(
+            "tools/call", {"name": "slow_compute", "arguments": {"seconds": 60, "label": "n"}}
+        )
+        task_id = created.result["taskId"]
+        missing = await post(raw, method, _task_params(method, task_id), headers={})
+        still = await raw.request("tasks/get", {"taskId": task_id})
+        await raw.request("tasks/cancel", {"taskId": task_id})
     assert missing.status_code == 400
     assert missing.json()["error"]["code"] == -32020
-    assert still.result["status"] == "working"  # the refused cancel changed nothing
+    assert still.result["status"] == "working"  # the refused request changed nothing
 
 
 async def test_mcp_name_may_be_base64_encoded() -> None:

@@ -30,7 +30,8 @@ null, ``pollIntervalMs``), sent only once the task is durably stored, so a
 * ``tasks/cancel`` stores ``cancelled`` and stops the tool's coroutine at
   its next await, then acknowledges; a finished task is acknowledged
   as is (cancellation is cooperative in this era, not an error).
-* Over HTTP the ``Mcp-Name`` header must equal the ``taskId`` (-32020);
+* Over HTTP an ``Mcp-Name`` header must equal the ``taskId`` (-32020; a
+  missing one is accepted unless ``MCP_TASKS_STRICT_HEADERS`` is set);
   the SDK checks that header for ``tools/call`` but not for ``tasks/*``.
 
 **Outcomes.** A tool error (``isError``) *completes* the task with the
@@ -124,12 +125,22 @@ def require_opt_in(ctx: ServerRequestContext[Any, Any]) -> None:
     require_client_extension(ctx, TASKS_EXTENSION)
 
 
-def _check_name_header(ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
-    """Over HTTP, ``Mcp-Name`` must carry the ``taskId`` the body names (-32020)."""
+def _check_name_header(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
+    """Over HTTP, an ``Mcp-Name`` header must carry the ``taskId`` the body names (-32020).
+
+    The spec makes the header a client MUST, but popular clients (fastmcp's
+    ``Client`` with fastmcp-tasks) send none on ``tasks/*``. A missing header
+    is accepted unless ``MCP_TASKS_STRICT_HEADERS`` is set: nothing but
+    routing reads it, and the body's ``taskId`` is what is authorised. A
+    header that names another task is always refused.
+    """
     request = getattr(ctx, "request", None)
     if request is None:
         return  # stdio and in-process requests carry no headers
-    if decode_header_value(request.headers.get("mcp-name")) != task_id:
+    raw = request.headers.get("mcp-name")
+    if raw is None and not tasks.settings.strict_headers:
+        return
+    if decode_header_value(raw) != task_id:
         raise MCPError(
             code=HEADER_MISMATCH,
             message="The Mcp-Name header must equal params.taskId",
@@ -138,7 +149,7 @@ def _check_name_header(ctx: ServerRequestContext[Any, Any], task_id: str) -> Non
 
 
 async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_name_header(ctx, params.taskId)
+    _check_name_header(tasks, ctx, params.taskId)
     try:
         record = await tasks.service.get(tasks.owner(ctx), params.taskId)
     except TaskError as exc:
@@ -147,7 +158,7 @@ async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) ->
 
 
 async def update(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_name_header(ctx, params.taskId)
+    _check_name_header(tasks, ctx, params.taskId)
     answers = _well_formed_answers(params.inputResponses)
     try:
         delivery = await tasks.service.deliver_input(tasks.owner(ctx), params.taskId, answers)
@@ -160,7 +171,7 @@ async def update(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any)
 
 
 async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_name_header(ctx, params.taskId)
+    _check_name_header(tasks, ctx, params.taskId)
     try:
         await tasks.service.cancel(tasks.owner(ctx), params.taskId)
     except TaskTerminal:
