@@ -20,6 +20,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
 from mcp_tasks_server.errors import ConfigError
+from mcp_tasks_server.poll_responses import JsonPolls
 from mcp_tasks_server.settings import Settings
 
 __all__ = ["http_app", "serve_http", "transport_security"]
@@ -59,13 +60,18 @@ def _is_loopback(host: str) -> bool:
 
 
 def http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
-    """The streamable HTTP app for ``server`` (a fresh one each call: each runs once)."""
-    return server.streamable_http_app(
+    """The streamable HTTP app for ``server`` (a fresh one each call: each runs once).
+
+    Task polls are answered as JSON (:mod:`mcp_tasks_server.poll_responses`).
+    """
+    app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
         stateless_http=settings.stateless,
         transport_security=transport_security(settings),
         host=settings.host,
     )
+    app.add_middleware(JsonPolls)
+    return app
 
 
 async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
