@@ -43,7 +43,6 @@ import anyio.lowlevel
 from mcp_tasks_server.context import StoredTaskContext
 from mcp_tasks_server.errors import (
     ProtocolFailure,
-    ResultNotReady,
     ServerShuttingDown,
     StorageUnavailable,
     TaskError,
@@ -69,6 +68,14 @@ _HEARTBEAT_CONCURRENCY = 16
 
 
 @dataclass(slots=True)
+class _Waiters:
+    """Who waits for the next change of one task: one event, counted so it can be dropped."""
+
+    event: anyio.Event
+    count: int = 0
+
+
+@dataclass(slots=True)
 class _Running:
     scope: anyio.CancelScope
     context: StoredTaskContext
@@ -84,7 +91,7 @@ class Runner:
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
-        self._changed: dict[str, anyio.Event] = {}
+        self._changed: dict[str, _Waiters] = {}
         self._listeners: list[Listener] = []
         self._accepting = False
         self._drained: anyio.Event | None = None
@@ -350,15 +357,27 @@ class Runner:
                 logger.exception("task listener failed for task %s", record.task_id)
 
     def _wake(self, task_id: str) -> None:
-        event = self._changed.pop(task_id, None)
-        if event is not None:
-            event.set()
+        waiters = self._changed.pop(task_id, None)
+        if waiters is not None:
+            waiters.event.set()
 
     async def wait_for_change(self, task_id: str, max_wait: float) -> None:
-        """Return when this replica changes the task, or after ``max_wait`` seconds."""
-        event = self._changed.setdefault(task_id, anyio.Event())
-        with anyio.move_on_after(max_wait):
-            await event.wait()
+        """Return when this replica changes the task, or after ``max_wait`` seconds.
+
+        The task's entry is dropped when its last waiter leaves, however the
+        wait ends, so tasks nobody waits on cost nothing here.
+        """
+        waiters = self._changed.get(task_id)
+        if waiters is None:
+            waiters = self._changed[task_id] = _Waiters(anyio.Event())
+        waiters.count += 1
+        try:
+            with anyio.move_on_after(max_wait):
+                await waiters.event.wait()
+        finally:
+            waiters.count -= 1
+            if waiters.count == 0 and self._changed.get(task_id) is waiters:
+                del self._changed[task_id]
 
     async def wait_for_answers(self, record: TaskRecord, keys: set[str]) -> TaskRecord:
         """Wait until the task has answers for ``keys`` and is ``working`` again."""
@@ -378,19 +397,3 @@ class Runner:
                 record = await self.store.get(record.owner, record.task_id)
             elif running.context.record.version > record.version:
                 record = running.context.record
-
-    async def wait_for_terminal(
-        self, owner: str, task_id: str, max_wait: float | None = None
-    ) -> TaskRecord:
-        """The task once it is finished; raises ``ResultNotReady`` after ``max_wait`` seconds."""
-        limit = self.settings.result_wait_seconds if max_wait is None else max_wait
-        poll_ceiling = self.settings.heartbeat_interval_seconds
-        delay = 0.05
-        with anyio.move_on_after(limit):
-            while True:
-                record = await self.store.get(owner, task_id)
-                if record.is_terminal:
-                    return record
-                await self.wait_for_change(task_id, delay)
-                delay = min(delay * 2, poll_ceiling)
-        raise ResultNotReady(task_id, limit)

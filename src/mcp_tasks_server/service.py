@@ -7,10 +7,13 @@ cancel stopping the coroutine, answers waking the tool) live here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any
 
-from mcp_tasks_server.errors import ListingNotAllowed, ServerShuttingDown
+import anyio
+
+from mcp_tasks_server.errors import ListingNotAllowed, ResultNotReady, ServerShuttingDown
 from mcp_tasks_server.leases import ORPHAN_ERROR
 from mcp_tasks_server.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.owner import Owner
@@ -85,7 +88,37 @@ class TaskService:
 
     async def result(self, owner: Owner, task_id: str, max_wait: float | None = None) -> TaskRecord:
         """The task once finished, waiting for it (``ResultNotReady`` after ``max_wait`` s)."""
-        return await self.runner.wait_for_terminal(owner.key, task_id, max_wait)
+        limit = self.runner.settings.result_wait_seconds if max_wait is None else max_wait
+        with anyio.move_on_after(limit):
+            async with aclosing(self.watch(owner, task_id)) as records:
+                async for record in records:
+                    if record.is_terminal:
+                        return record
+        raise ResultNotReady(task_id, limit)
+
+    async def watch(
+        self, owner: Owner, task_id: str, *, latest: TaskRecord | None = None
+    ) -> AsyncGenerator[TaskRecord, None]:
+        """The task now, then each newer version of it, for as long as the caller iterates.
+
+        The one wait primitive every adapter shares: a change this replica
+        makes wakes the watcher at once; a change made on another replica is
+        found by reading the task, with the pause between reads doubling from
+        50 ms up to the heartbeat interval. The caller keeps its own stop
+        condition (and its own deadline). ``latest`` is a record the caller
+        already holds: it is yielded first, without a read.
+        """
+        ceiling = self.runner.settings.heartbeat_interval_seconds
+        delay = 0.05
+        record = latest if latest is not None else await self.get(owner, task_id)
+        yield record
+        while True:
+            await self.runner.wait_for_change(task_id, delay)
+            delay = min(delay * 2, ceiling)
+            newer = await self.get(owner, task_id)
+            if newer.version != record.version:
+                record = newer
+                yield record
 
     async def deliver_input(
         self, owner: Owner, task_id: str, responses: Mapping[str, Any]

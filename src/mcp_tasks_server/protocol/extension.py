@@ -47,16 +47,15 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolRequestParams, RequestParams
 from pydantic import ConfigDict, Field, ValidationError
 
-from mcp_tasks_server.protocol import legacy
-from mcp_tasks_server.protocol import modern as modern
+from mcp_tasks_server.protocol import legacy, modern
+from mcp_tasks_server.protocol.host import Handler
+from mcp_tasks_server.protocol.legacy_channel import LegacyChannels
 from mcp_tasks_server.protocol.wire import LEGACY_VERSION, MODERN_VERSION, TASKS_EXTENSION
 
 if TYPE_CHECKING:
-    from mcp_tasks_server.protocol.install import Tasks
+    from mcp_tasks_server.protocol.host import TaskHost
 
 __all__ = ["TaskIdParams", "TaskListParams", "TaskUpdateParams", "TasksExtension"]
-
-Handler = Callable[["Tasks", ServerRequestContext[Any, Any], Any], Awaitable[HandlerResult]]
 
 
 class TaskIdParams(RequestParams):
@@ -91,19 +90,18 @@ _PARAMS: Mapping[str, type[RequestParams]] = {
     "tasks/update": TaskUpdateParams,
 }
 
-_BY_VERSION: Mapping[str, Mapping[str, Handler]] = {
-    LEGACY_VERSION: legacy.METHODS,
-    MODERN_VERSION: modern.METHODS,
-}
-
 
 class TasksExtension(Extension):
     """``io.modelcontextprotocol/tasks``, plus the 2025-11-25 methods of the same names."""
 
     identifier = TASKS_EXTENSION
 
-    def __init__(self, tasks: Tasks) -> None:
-        self.tasks = tasks
+    def __init__(self, host: TaskHost, channels: LegacyChannels) -> None:
+        self.host = host
+        self._by_version: Mapping[str, Mapping[str, Handler]] = {
+            LEGACY_VERSION: legacy.methods(channels),
+            MODERN_VERSION: modern.METHODS,
+        }
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -118,13 +116,13 @@ class TasksExtension(Extension):
 
         async def dispatch(ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
             version = ctx.protocol_version or ""
-            handler = _BY_VERSION.get(version, {}).get(method)
+            handler = self._by_version.get(version, {}).get(method)
             if handler is None:
                 raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data=method)
             if version == MODERN_VERSION:
                 modern.require_opt_in(ctx)
             params = _validate(method, params_type, ctx.params)
-            return await handler(self.tasks, ctx, params)
+            return await handler(self.host, ctx, params)
 
         return dispatch
 
@@ -135,7 +133,7 @@ class TasksExtension(Extension):
         call_next: CallNext,
     ) -> HandlerResult:
         if ctx.protocol_version == MODERN_VERSION:
-            return await modern.intercept_tool_call(self.tasks, params, ctx, call_next)
+            return await modern.intercept_tool_call(self.host, params, ctx, call_next)
         return await call_next(ctx)
 
 

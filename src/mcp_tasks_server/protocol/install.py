@@ -44,7 +44,6 @@ import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer, authenticated_principal
@@ -57,6 +56,11 @@ from mcp_tasks_server.context import StoredTaskContext, TaskContext
 from mcp_tasks_server.errors import ProtocolFailure
 from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.owner import Owner, bind_owner
+from mcp_tasks_server.protocol.extension import TasksExtension
+from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
+from mcp_tasks_server.protocol.legacy import LegacyTasksMiddleware
+from mcp_tasks_server.protocol.legacy_channel import LegacyChannels
+from mcp_tasks_server.protocol.tools import install_task_tools
 from mcp_tasks_server.runner import Invoke, Runner
 from mcp_tasks_server.service import TaskService
 from mcp_tasks_server.settings import Settings
@@ -79,14 +83,6 @@ _CURRENT_TASK: contextvars.ContextVar[StoredTaskContext | None] = contextvars.Co
 )
 
 
-class TaskSupport(StrEnum):
-    """How a tool may be called, as ``execution.taskSupport`` says on the wire."""
-
-    FORBIDDEN = "forbidden"
-    OPTIONAL = "optional"
-    REQUIRED = "required"
-
-
 @dataclass(frozen=True, slots=True)
 class TaskTool:
     """A tool registered through :meth:`Tasks.tool`."""
@@ -106,6 +102,9 @@ class Tasks:
         self.store = TaskStore(self.backend, self.settings)
         self.runner = Runner(self.store)
         self.service = TaskService(self.store, self.runner)
+        # State the 2025-11-25 adapters share: built once, handed to each of them.
+        self.channels = LegacyChannels()
+        self.runner.add_listener(self.channels.publish)
         self.tools: dict[str, TaskTool] = {}
         self._server: MCPServer[Any] | None = None
         self._pending: list[Callable[[MCPServer[Any]], None]] = []
@@ -173,10 +172,6 @@ class Tasks:
         """Give ``server`` tasks in every era. Call once, before the server runs."""
         if self._server is not None:
             raise RuntimeError("Tasks.install was already called")
-        from mcp_tasks_server.protocol.extension import TasksExtension
-        from mcp_tasks_server.protocol.legacy import LegacyTasksMiddleware
-        from mcp_tasks_server.protocol.tools import install_task_tools
-
         self._server = server
         for add in self._pending:
             add(server)
@@ -191,10 +186,11 @@ class Tasks:
                 yield state
 
         lowlevel.lifespan = lifespan
-        server.middleware.append(LegacyTasksMiddleware(self))
-        server._apply_extension(TasksExtension(self))
+        host: TaskHost = self
+        server.middleware.append(LegacyTasksMiddleware(host, self.channels))
+        server._apply_extension(TasksExtension(host, self.channels))
         server._install_extension_interceptor()
-        install_task_tools(self, server)
+        install_task_tools(host, server)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Tasks]:

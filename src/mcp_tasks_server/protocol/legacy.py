@@ -45,7 +45,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp_tasks_server.errors import InvalidArgument, TaskError, TaskTerminal
 from mcp_tasks_server.model import TaskRecord, TaskStatus
 from mcp_tasks_server.protocol.errors import to_mcp_error
-from mcp_tasks_server.protocol.legacy_channel import ResultWait, channels_for
+from mcp_tasks_server.protocol.host import Handler
+from mcp_tasks_server.protocol.legacy_channel import LegacyChannels, ResultWait
 from mcp_tasks_server.protocol.wire import (
     LEGACY_VERSION,
     legacy_result,
@@ -54,9 +55,9 @@ from mcp_tasks_server.protocol.wire import (
 )
 
 if TYPE_CHECKING:
-    from mcp_tasks_server.protocol.install import Tasks
+    from mcp_tasks_server.protocol.host import TaskHost
 
-__all__ = ["METHODS", "LegacyTasksMiddleware"]
+__all__ = ["LegacyTasksMiddleware", "methods"]
 
 #: The ``tasks/*`` methods of this era; any other ``tasks/*`` method is -32601 here.
 LEGACY_METHODS = frozenset({"tasks/get", "tasks/result", "tasks/list", "tasks/cancel"})
@@ -65,9 +66,9 @@ LEGACY_METHODS = frozenset({"tasks/get", "tasks/result", "tasks/list", "tasks/ca
 class LegacyTasksMiddleware:
     """Context-tier middleware that adds the 2025-11-25 task surface."""
 
-    def __init__(self, tasks: Tasks) -> None:
-        self.tasks = tasks
-        self.channels = channels_for(tasks)
+    def __init__(self, host: TaskHost, channels: LegacyChannels) -> None:
+        self.host = host
+        self.channels = channels
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -94,7 +95,7 @@ class LegacyTasksMiddleware:
         # version is not settled until initialize completes.
         if isinstance(result, dict) and result.get("protocolVersion") == LEGACY_VERSION:
             tasks: dict[str, Any] = {"cancel": {}, "requests": {"tools": {"call": {}}}}
-            if self.tasks.owner(ctx).can_list:
+            if self.host.owner(ctx).can_list:
                 tasks = {"list": {}, **tasks}
             result.setdefault("capabilities", {})["tasks"] = tasks
         return result
@@ -102,7 +103,7 @@ class LegacyTasksMiddleware:
     def _annotate_tools(self, result: HandlerResult) -> HandlerResult:
         if isinstance(result, dict):
             for tool in result.get("tools", []):
-                support = self.tasks.support_of(tool.get("name", ""))
+                support = self.host.support_of(tool.get("name", ""))
                 if support != "forbidden":
                     tool["execution"] = {"taskSupport": support.value}
         return result
@@ -116,7 +117,7 @@ class LegacyTasksMiddleware:
         name = params.get("name")
         if not isinstance(name, str):
             return await call_next(ctx)  # the SDK reports malformed params
-        support = self.tasks.support_of(name)
+        support = self.host.support_of(name)
         metadata = params.get("task")
         if metadata is None:  # absent, or an explicit null: an ordinary call
             if support == "required":
@@ -133,9 +134,9 @@ class LegacyTasksMiddleware:
         arguments = params.get("arguments")
         if arguments is not None and not isinstance(arguments, Mapping):
             raise MCPError(code=INVALID_PARAMS, message="arguments must be an object")
-        owner = self.tasks.owner(ctx)
+        owner = self.host.owner(ctx)
         try:
-            record = await self.tasks.start_task(
+            record = await self.host.start_task(
                 owner, name, arguments, ttl_ms=_requested_ttl(metadata.get("ttl"))
             )
         except InvalidArgument as exc:
@@ -174,21 +175,23 @@ def _progress_token(params: Mapping[str, Any]) -> str | int | None:
 # ---------------------------------------------------------------------- tasks/* handlers
 
 
-async def _lookup(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: str) -> TaskRecord:
+async def _lookup(host: TaskHost, ctx: ServerRequestContext[Any, Any], task_id: str) -> TaskRecord:
     try:
-        return await tasks.service.get(tasks.owner(ctx), task_id)
+        return await host.service.get(host.owner(ctx), task_id)
     except TaskError as exc:
         raise to_mcp_error(exc) from None
 
 
-async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    record = await _lookup(tasks, ctx, params.taskId)
+async def get(host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+    record = await _lookup(host, ctx, params.taskId)
     return with_progress(legacy_task(record), record)
 
 
-async def result(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+async def result(
+    host: TaskHost, channels: LegacyChannels, ctx: ServerRequestContext[Any, Any], params: Any
+) -> HandlerResult:
     try:
-        record = await ResultWait(tasks, ctx, params.taskId).run()
+        record = await ResultWait(host, channels, ctx, params.taskId).run()
     except TaskError as exc:
         raise to_mcp_error(exc) from None
     if record.result is not None:
@@ -207,10 +210,10 @@ async def result(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any)
 
 
 async def list_tasks(
-    tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any
+    host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any
 ) -> HandlerResult:
     try:
-        page = await tasks.service.list(tasks.owner(ctx), params.cursor)
+        page = await host.service.list(host.owner(ctx), params.cursor)
     except TaskError as exc:
         raise to_mcp_error(exc) from None
     answer: dict[str, Any] = {"tasks": [legacy_task(record) for record in page.records]}
@@ -219,9 +222,9 @@ async def list_tasks(
     return answer
 
 
-async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+async def cancel(host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
     try:
-        record = await tasks.service.cancel(tasks.owner(ctx), params.taskId)
+        record = await host.service.cancel(host.owner(ctx), params.taskId)
     except TaskTerminal as exc:
         raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
     except TaskError as exc:
@@ -229,9 +232,17 @@ async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any)
     return legacy_task(record)
 
 
-METHODS: Mapping[str, Any] = {
-    "tasks/get": get,
-    "tasks/result": result,
-    "tasks/list": list_tasks,
-    "tasks/cancel": cancel,
-}
+def methods(channels: LegacyChannels) -> Mapping[str, Handler]:
+    """The ``tasks/*`` handlers of this era; ``tasks/result`` relays input through ``channels``."""
+
+    async def result_with_channels(
+        host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any
+    ) -> HandlerResult:
+        return await result(host, channels, ctx, params)
+
+    return {
+        "tasks/get": get,
+        "tasks/result": result_with_channels,
+        "tasks/list": list_tasks,
+        "tasks/cancel": cancel,
+    }

@@ -37,7 +37,7 @@ reaching the client.
 from __future__ import annotations
 
 import logging
-import weakref
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +58,9 @@ if TYPE_CHECKING:
 
     from mcp.server.connection import Connection
 
-    from mcp_tasks_server.protocol.install import Tasks
+    from mcp_tasks_server.protocol.host import TaskHost
 
-__all__ = ["NOTIFY_TIMEOUT_SECONDS", "LegacyChannels", "ResultWait", "channels_for"]
+__all__ = ["NOTIFY_TIMEOUT_SECONDS", "LegacyChannels", "ResultWait"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,12 @@ class _Subscriber:
 
 @dataclass
 class LegacyChannels:
-    """Per ``Tasks`` object: who to notify about which task, and which questions are in flight."""
+    """Per ``Tasks`` object: who to notify about which task, and which questions are in flight.
+
+    Built once by the composition root, which registers :meth:`publish` as a
+    runner listener and hands the same object to the middleware and to every
+    :class:`ResultWait`.
+    """
 
     subscribers: dict[str, _Subscriber] = field(default_factory=dict)
     subscriptions: int = 0
@@ -176,18 +181,6 @@ def _progress(subscriber: _Subscriber, record: TaskRecord) -> dict[str, Any]:
     return params
 
 
-_CHANNELS: weakref.WeakKeyDictionary[Tasks, LegacyChannels] = weakref.WeakKeyDictionary()
-
-
-def channels_for(tasks: Tasks) -> LegacyChannels:
-    """The channels of ``tasks``, created (and their runner listener registered) once."""
-    state = _CHANNELS.get(tasks)
-    if state is None:
-        state = _CHANNELS[tasks] = LegacyChannels()
-        tasks.runner.add_listener(state.publish)
-    return state
-
-
 def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
     # The SDK exposes the connection on the tool-level Context only; the
     # request context reaches it through its session.
@@ -213,23 +206,28 @@ class _ServerRequest(mcp_types.Request[dict[str, Any], str]):
 class ResultWait:
     """One blocking ``tasks/result`` call: wait for the end, relaying input on the way.
 
-    Waiting is event-driven on this replica and polled (with backoff up to
-    the heartbeat interval) for changes made elsewhere, like the runner's
-    own wait. Relays run beside the wait in a task group, one per
+    Waiting is :meth:`TaskService.watch`: event-driven on this replica,
+    polled for changes made elsewhere. Relays run beside the wait in a task group, one per
     outstanding input request; when the task ends, any question still open
     is withdrawn by cancelling its relay.
     """
 
-    def __init__(self, tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
-        self.tasks = tasks
+    def __init__(
+        self,
+        host: TaskHost,
+        channels: LegacyChannels,
+        ctx: ServerRequestContext[Any, Any],
+        task_id: str,
+    ) -> None:
+        self.host = host
         self.ctx = ctx
         self.task_id = task_id
-        self.owner = tasks.owner(ctx)
-        self.channels = channels_for(tasks)
+        self.owner = host.owner(ctx)
+        self.channels = channels
         self.asked: set[str] = set()  # keys this call relayed (or could not): ask each once
 
     async def run(self) -> TaskRecord:
-        limit = self.tasks.settings.result_wait_seconds
+        limit = self.host.settings.result_wait_seconds
         outcome: TaskRecord | TaskError | None = None
         with anyio.move_on_after(limit):
             async with anyio.create_task_group() as group:
@@ -245,17 +243,14 @@ class ResultWait:
         return outcome
 
     async def _wait(self, group: anyio.abc.TaskGroup) -> TaskRecord:
-        delay = 0.05
-        ceiling = self.tasks.settings.heartbeat_interval_seconds
-        while True:
-            record = await self.tasks.service.get(self.owner, self.task_id)
-            if record.is_terminal:
-                return record
-            if record.status is TaskStatus.INPUT_REQUIRED:
-                for key, request in record.input_requests.items():
-                    self._relay(group, key, request)
-            await self.tasks.runner.wait_for_change(self.task_id, delay)
-            delay = min(delay * 2, ceiling)
+        async with aclosing(self.host.service.watch(self.owner, self.task_id)) as records:
+            async for record in records:
+                if record.is_terminal:
+                    return record
+                if record.status is TaskStatus.INPUT_REQUIRED:
+                    for key, request in record.input_requests.items():
+                        self._relay(group, key, request)
+        raise AssertionError("a watch only ends when its caller stops")
 
     def _relay(self, group: anyio.abc.TaskGroup, key: str, request: InputRequest) -> None:
         slot = (self.task_id, key)
@@ -293,7 +288,7 @@ class ResultWait:
             )
             response = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
             response.pop("resultType", None)
-            await self.tasks.service.deliver_input(self.owner, self.task_id, {key: response})
+            await self.host.service.deliver_input(self.owner, self.task_id, {key: response})
         except Exception as exc:  # the client refused, went away, or answered nonsense
             logger.info("could not relay input %r of task %s: %r", key, self.task_id, exc)
         finally:

@@ -104,7 +104,7 @@ from mcp_tasks_server.protocol.errors import to_mcp_error
 from mcp_tasks_server.protocol.wire import TASKS_EXTENSION, modern_task, modern_task_detail
 
 if TYPE_CHECKING:
-    from mcp_tasks_server.protocol.install import Tasks
+    from mcp_tasks_server.protocol.host import Handler, TaskHost
 
 __all__ = ["METHODS", "intercept_tool_call", "opted_in", "require_opt_in"]
 
@@ -125,7 +125,7 @@ def require_opt_in(ctx: ServerRequestContext[Any, Any]) -> None:
     require_client_extension(ctx, TASKS_EXTENSION)
 
 
-def _check_name_header(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
+def _check_name_header(host: TaskHost, ctx: ServerRequestContext[Any, Any], task_id: str) -> None:
     """Over HTTP, an ``Mcp-Name`` header must carry the ``taskId`` the body names (-32020).
 
     The spec makes the header a client MUST, but popular clients (fastmcp's
@@ -138,7 +138,7 @@ def _check_name_header(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_i
     if request is None:
         return  # stdio and in-process requests carry no headers
     raw = request.headers.get("mcp-name")
-    if raw is None and not tasks.settings.strict_headers:
+    if raw is None and not host.settings.strict_headers:
         return
     if decode_header_value(raw) != task_id:
         raise MCPError(
@@ -148,20 +148,20 @@ def _check_name_header(tasks: Tasks, ctx: ServerRequestContext[Any, Any], task_i
         )
 
 
-async def get(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_name_header(tasks, ctx, params.taskId)
+async def get(host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+    _check_name_header(host, ctx, params.taskId)
     try:
-        record = await tasks.service.get(tasks.owner(ctx), params.taskId)
+        record = await host.service.get(host.owner(ctx), params.taskId)
     except TaskError as exc:
         raise to_mcp_error(exc) from None
     return {"resultType": "complete", **modern_task_detail(record)}
 
 
-async def update(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_name_header(tasks, ctx, params.taskId)
+async def update(host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+    _check_name_header(host, ctx, params.taskId)
     answers = _well_formed_answers(params.inputResponses)
     try:
-        delivery = await tasks.service.deliver_input(tasks.owner(ctx), params.taskId, answers)
+        delivery = await host.service.deliver_input(host.owner(ctx), params.taskId, answers)
     except TaskError as exc:
         raise to_mcp_error(exc) from None
     ignored = len(params.inputResponses) - len(delivery.accepted)
@@ -170,10 +170,10 @@ async def update(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any)
     return {"resultType": "complete"}
 
 
-async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
-    _check_name_header(tasks, ctx, params.taskId)
+async def cancel(host: TaskHost, ctx: ServerRequestContext[Any, Any], params: Any) -> HandlerResult:
+    _check_name_header(host, ctx, params.taskId)
     try:
-        await tasks.service.cancel(tasks.owner(ctx), params.taskId)
+        await host.service.cancel(host.owner(ctx), params.taskId)
     except TaskTerminal:
         pass  # cancellation is cooperative here: a finished task is acknowledged as is
     except TaskError as exc:
@@ -181,7 +181,7 @@ async def cancel(tasks: Tasks, ctx: ServerRequestContext[Any, Any], params: Any)
     return {"resultType": "complete"}
 
 
-METHODS: Mapping[str, Any] = {"tasks/get": get, "tasks/update": update, "tasks/cancel": cancel}
+METHODS: Mapping[str, Handler] = {"tasks/get": get, "tasks/update": update, "tasks/cancel": cancel}
 
 
 def _well_formed_answers(responses: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,27 +200,27 @@ def _well_formed_answers(responses: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def intercept_tool_call(
-    tasks: Tasks,
+    host: TaskHost,
     params: CallToolRequestParams,
     ctx: ServerRequestContext[Any, Any],
     call_next: CallNext,
 ) -> HandlerResult:
     """Decide between a task and an immediate result for a 2026 ``tools/call``."""
-    support = tasks.support_of(params.name)
+    support = host.support_of(params.name)
     if support == "forbidden":
         return await call_next(ctx)  # params.task, if a client sent one, is ignored
     if not opted_in(ctx):
         if support == "required":
             require_opt_in(ctx)
         return await call_next(ctx)
-    context = _resolving_context(tasks.server, params, ctx)
+    context = _resolving_context(host.server, params, ctx)
     if context is not None:
-        before = await _resolve_before_task(tasks.server, params, context)
+        before = await _resolve_before_task(host.server, params, context)
         if before is not None:
             return before
     try:
-        record = await tasks.start_task(
-            tasks.owner(ctx),
+        record = await host.start_task(
+            host.owner(ctx),
             params.name,
             params.arguments,
             tool_error_status=TaskStatus.COMPLETED,

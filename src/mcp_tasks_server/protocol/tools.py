@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
@@ -75,7 +75,7 @@ from mcp_tasks_server.protocol.task_text import (
 from mcp_tasks_server.protocol.wire import MODERN_VERSION
 
 if TYPE_CHECKING:
-    from mcp_tasks_server.protocol.install import Tasks
+    from mcp_tasks_server.protocol.host import TaskHost
 
 __all__ = ["TASK_RESOURCE_TEMPLATE", "TaskToolNames", "install_task_tools"]
 
@@ -102,16 +102,16 @@ AnswerAction = Annotated[
 ]
 
 
-def install_task_tools(tasks: Tasks, server: MCPServer[Any]) -> None:
+def install_task_tools(host: TaskHost, server: MCPServer[Any]) -> None:
     """Register the task tools, the task resource template and the inline budget on ``server``.
 
     Does nothing when ``Settings.as_tools`` is off: task tools called
     without a task then run inline, as plain tools. Raises ``ConfigError``
     when the server already has a tool of one of the task tools' names.
     """
-    if not tasks.settings.as_tools:
+    if not host.settings.as_tools:
         return
-    fallback = _Fallback(tasks, TaskToolNames.with_prefix(tasks.settings.tool_prefix))
+    fallback = _Fallback(host, TaskToolNames.with_prefix(host.settings.tool_prefix))
     clashes = [name for name in fallback.names.all() if server._tool_manager.get_tool(name)]
     if clashes:
         raise ConfigError(
@@ -133,10 +133,10 @@ def install_task_tools(tasks: Tasks, server: MCPServer[Any]) -> None:
 class _Fallback:
     """The inline budget and the task tools of one server."""
 
-    def __init__(self, tasks: Tasks, names: TaskToolNames) -> None:
-        self.tasks = tasks
+    def __init__(self, host: TaskHost, names: TaskToolNames) -> None:
+        self.host = host
         self.names = names
-        self.budget = tasks.settings.inline_budget_seconds
+        self.budget = host.settings.inline_budget_seconds
 
     # ------------------------------------------------------------------ tools/call
 
@@ -144,11 +144,11 @@ class _Fallback:
         async def call_tool(
             ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
         ) -> HandlerResult:
-            support = self.tasks.support_of(params.name)
+            support = self.host.support_of(params.name)
             if (
                 support == "forbidden"
                 or _claimed_by_modern_era(ctx, support)
-                or _asks_before_running(self.tasks.server, params.name)
+                or _asks_before_running(self.host.server, params.name)
             ):
                 return await inner(ctx, params)
             return await self._call_within_budget(ctx, params, inner)
@@ -161,11 +161,11 @@ class _Fallback:
         params: CallToolRequestParams,
         inner: Handler,
     ) -> HandlerResult:
-        owner = self.tasks.owner(ctx)
+        owner = self.host.owner(ctx)
         try:
             # Arguments too big to store are refused like any other bad input:
             # running them inline instead would bypass the task quota.
-            record = await self.tasks.start_task(owner, params.name, params.arguments)
+            record = await self.host.start_task(owner, params.name, params.arguments)
         except TaskError as exc:
             raise to_mcp_error(exc) from None
         try:
@@ -173,7 +173,7 @@ class _Fallback:
         except anyio.get_cancelled_exc_class():
             # The caller gave up on the call before it learnt the task id: stop the work.
             with anyio.CancelScope(shield=True), suppress(TaskError):
-                await self.tasks.service.cancel(owner, record.task_id)
+                await self.host.service.cancel(owner, record.task_id)
             raise
         # Typed results, so the SDK shapes them for whichever version the call speaks.
         if not record.is_terminal:
@@ -201,19 +201,18 @@ class _Fallback:
         on progress).
         """
         relayed = float("-inf")
-        delay = 0.05
-        poll_ceiling = self.tasks.settings.heartbeat_interval_seconds
         with anyio.move_on_after(self.budget):
-            while record.status is TaskStatus.WORKING:
-                progress = record.progress
-                if ctx is not None and progress is not None and progress.progress > relayed:
-                    relayed = progress.progress
-                    await ctx.session.report_progress(
-                        progress.progress, progress.total, progress.message
-                    )
-                await self.tasks.runner.wait_for_change(record.task_id, delay)
-                delay = min(delay * 2, poll_ceiling)
-                record = await self.tasks.service.get(owner, record.task_id)
+            watch = self.host.service.watch(owner, record.task_id, latest=record)
+            async with aclosing(watch) as records:
+                async for record in records:
+                    if record.status is not TaskStatus.WORKING:
+                        break
+                    progress = record.progress
+                    if ctx is not None and progress is not None and progress.progress > relayed:
+                        relayed = progress.progress
+                        await ctx.session.report_progress(
+                            progress.progress, progress.total, progress.message
+                        )
         return record
 
     # ------------------------------------------------------------------ tools/list
@@ -226,14 +225,14 @@ class _Fallback:
                 if isinstance(result, BaseModel)
                 else dict(result or {})
             )
-            hide_listing = not self.tasks.owner(ctx).can_list
+            hide_listing = not self.host.owner(ctx).can_list
             tools = []
             for tool in listed.get("tools", []):
                 name = tool.get("name", "")
                 if hide_listing and name == self.names.listing:
                     continue
                 schema = tool.get("outputSchema")
-                if schema is not None and self.tasks.support_of(name) != "forbidden":
+                if schema is not None and self.host.support_of(name) != "forbidden":
                     tool = {**tool, "outputSchema": widen_output_schema(schema)}
                 tools.append(tool)
             listed["tools"] = tools
@@ -262,7 +261,7 @@ class _Fallback:
         )(self.read_resource)
 
     def _owner(self, ctx: Context[Any, Any]) -> Owner:
-        return self.tasks.owner(ctx.request_context)
+        return self.host.owner(ctx.request_context)
 
     def _describe(self, record: TaskRecord) -> CallToolResult:
         return _model(
@@ -271,7 +270,7 @@ class _Fallback:
 
     async def get(self, task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
         try:
-            record = await self.tasks.service.get(self._owner(ctx), task_id)
+            record = await self.host.service.get(self._owner(ctx), task_id)
         except TaskError as exc:
             return _error(exc)
         return self._describe(record)
@@ -279,7 +278,7 @@ class _Fallback:
     async def result(self, task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
         owner = self._owner(ctx)
         try:
-            record = await self.tasks.service.get(owner, task_id)
+            record = await self.host.service.get(owner, task_id)
             record = await self._settle(ctx.request_context, owner, record)
         except TaskError as exc:
             return _error(exc)
@@ -300,11 +299,11 @@ class _Fallback:
     ) -> CallToolResult:
         owner = self._owner(ctx)
         try:
-            record = await self.tasks.service.get(owner, task_id)
+            record = await self.host.service.get(owner, task_id)
             answer = answer_for(record, key, content, action)
             if isinstance(answer, str):
                 return _model(text_result(answer, {"task": task_view(record)}, is_error=True))
-            delivery = await self.tasks.service.deliver_input(owner, task_id, answer)
+            delivery = await self.host.service.deliver_input(owner, task_id, answer)
             if not delivery.accepted:
                 text = f"That question was already answered.\n\n{self._text(delivery.record)}"
                 return _model(
@@ -318,10 +317,10 @@ class _Fallback:
     async def cancel(self, task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
         owner = self._owner(ctx)
         try:
-            record = await self.tasks.service.cancel(owner, task_id)
+            record = await self.host.service.cancel(owner, task_id)
         except TaskTerminal:
             try:
-                record = await self.tasks.service.get(owner, task_id)
+                record = await self.host.service.get(owner, task_id)
             except TaskError as exc:
                 return _error(exc)
             text = f"Nothing to cancel: the task had already finished.\n\n{self._text(record)}"
@@ -332,7 +331,7 @@ class _Fallback:
 
     async def list_tasks(self, ctx: Context[Any, Any], cursor: Cursor = None) -> CallToolResult:
         try:
-            page = await self.tasks.service.list(self._owner(ctx), cursor)
+            page = await self.host.service.list(self._owner(ctx), cursor)
         except TaskError as exc:
             return _error(exc)
         lines = [f"{len(page.records)} task(s), newest first:" if page.records else "No tasks."]
@@ -355,7 +354,7 @@ class _Fallback:
 
     async def read_resource(self, task_id: str, ctx: Context[Any, Any]) -> str:
         try:
-            record = await self.tasks.service.get(self._owner(ctx), task_id)
+            record = await self.host.service.get(self._owner(ctx), task_id)
         except TaskNotFound as exc:
             raise ResourceNotFoundError(str(exc)) from None
         except TaskError as exc:
