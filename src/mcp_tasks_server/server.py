@@ -57,7 +57,7 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp_tasks_server import __version__
 from mcp_tasks_server.errors import ConfigError
 from mcp_tasks_server.logs import configure_logging
-from mcp_tasks_server.protocol import Tasks
+from mcp_tasks_server.protocol import Tasks, sdk
 from mcp_tasks_server.protocol.wire import TASKS_EXTENSION
 from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.transport_http import http_app, serve_http, transport_security
@@ -106,7 +106,7 @@ def build_server(
     if isinstance(loaded, MCPServer):
         server = loaded
         _use_request_state_keys(server, settings)
-        if _has_tasks(server):
+        if sdk.has_extension(server, TASKS_EXTENSION):
             if profile != "default":
                 raise ConfigError(
                     f"--tools {tools}: that server installs tasks itself, so the "
@@ -145,11 +145,6 @@ def _register_examples(tasks: Tasks, server: MCPServer[Any]) -> None:
     register(tasks, server)
 
 
-def _has_tasks(server: MCPServer[Any]) -> bool:
-    extensions = getattr(server, "_extensions", ())
-    return any(getattr(e, "identifier", None) == TASKS_EXTENSION for e in extensions)
-
-
 def _request_state_security(settings: Settings) -> RequestStateSecurity | None:
     keys = settings.request_state_keys
     return RequestStateSecurity(keys=keys) if keys else None
@@ -165,10 +160,9 @@ def _use_request_state_keys(server: MCPServer[Any], settings: Settings) -> None:
     security = _request_state_security(settings)
     if security is None:
         return
-    for index, middleware in enumerate(server.middleware):
-        if isinstance(middleware, RequestStateBoundary):
-            server.middleware[index] = RequestStateBoundary(security, default_audience=server.name)
-            return
+    boundary = RequestStateBoundary(security, default_audience=server.name)
+    if sdk.replace_middleware(server, RequestStateBoundary, boundary):
+        return
     raise ConfigError(
         "MCP_TASKS_REQUEST_STATE_KEY is set, but the server given to --tools has no "
         "requestState boundary to apply it to"

@@ -28,6 +28,8 @@ import anyio.lowlevel
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 
+from mcp_tasks_server.protocol import sdk
+
 __all__ = ["serve_stdio", "take_stdout"]
 
 # Logged under the reference server's name, as before this module was split out.
@@ -66,7 +68,7 @@ async def _serve_stdio(server: MCPServer[Any], wire: BinaryIO | None) -> None:
         return
     stdout = anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8"))
     stdin = cast("anyio.AsyncFile[str]", _StdinLines(sys.stdin.buffer))
-    lowlevel = server._lowlevel_server
+    lowlevel = sdk.lowlevel_server(server)
     async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 

@@ -15,9 +15,8 @@
 
 The design constraint: ``mcp`` 2.3 fixes a server's extensions, middleware
 and lifespan at construction, and has no task support of its own. ``install``
-therefore attaches three things through the SDK's construction seams, all in
-:meth:`Tasks.install` and nowhere else (the SDK is pinned to ``<2.4``, and
-``tests/protocol`` fails loudly if a seam moves):
+therefore attaches three things through the SDK's construction seams (each
+private one in :mod:`mcp_tasks_server.protocol.sdk`):
 
 * a **lifespan** around the server's own, which opens the storage backend
   and the runner's task group, so tasks outlive the request that made them;
@@ -56,6 +55,7 @@ from mcp_tasks_server.context import StoredTaskContext, TaskContext
 from mcp_tasks_server.errors import ProtocolFailure
 from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.owner import Owner, bind_owner
+from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.extension import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
 from mcp_tasks_server.protocol.legacy import LegacyTasksMiddleware
@@ -177,20 +177,11 @@ class Tasks:
             add(server)
         self._pending.clear()
 
-        lowlevel = server._lowlevel_server
-        inner_lifespan = lowlevel.lifespan
-
-        @asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[Any]:
-            async with self.running(), inner_lifespan(app) as state:
-                yield state
-
-        lowlevel.lifespan = lifespan
         host: TaskHost = self
+        sdk.wrap_lifespan(server, self.running)
         server.middleware.append(LegacyTasksMiddleware(host, self.channels))
-        server._apply_extension(TasksExtension(host, self.channels))
-        server._install_extension_interceptor()
-        install_task_tools(host, server)
+        sdk.install_extension(server, TasksExtension(host, self.channels))
+        install_task_tools(host, server)  # last: it wraps the recomposed tools/call handler
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Tasks]:
@@ -215,7 +206,7 @@ class Tasks:
         stateless server ignores whatever session header a client sends.
         """
         principal = authenticated_principal(ctx)
-        connection = getattr(ctx.session, "_connection", None)
+        connection = sdk.connection_of(ctx)
         session_id = getattr(connection, "session_id", None)
         return bind_owner(
             principal=principal,

@@ -51,6 +51,7 @@ from pydantic import ConfigDict
 from mcp_tasks_server.errors import ResultNotReady, TaskError
 from mcp_tasks_server.model import InputRequest, Progress, TaskRecord, TaskStatus
 from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.wire import RELATED_TASK_META, legacy_task
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class LegacyChannels:
         record: TaskRecord,
         progress_token: str | int | None,
     ) -> None:
-        connection = _connection(ctx)
+        connection = sdk.connection_of(ctx)
         if connection is None or not connection.has_standalone_channel:
             return  # stateless HTTP: nowhere to send notifications
         self.subscriptions += 1
@@ -179,12 +180,6 @@ def _progress(subscriber: _Subscriber, record: TaskRecord) -> dict[str, Any]:
         params["message"] = record.progress.message
     params["_meta"] = {RELATED_TASK_META: {"taskId": record.task_id}}
     return params
-
-
-def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
-    # The SDK exposes the connection on the tool-level Context only; the
-    # request context reaches it through its session.
-    return getattr(ctx.session, "_connection", None)
 
 
 # ---------------------------------------------------------------------- tasks/result

@@ -100,6 +100,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mcp_tasks_server.errors import TaskError, TaskTerminal
 from mcp_tasks_server.model import TaskStatus
+from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.errors import to_mcp_error
 from mcp_tasks_server.protocol.wire import TASKS_EXTENSION, modern_task, modern_task_detail
 
@@ -239,8 +240,7 @@ def _resolving_context(
     It carries this request's ``inputResponses`` and (opened) ``requestState``
     to the resolvers, here and again in the background run.
     """
-    tool = server._tool_manager.get_tool(params.name)
-    if tool is None or not tool.resolved_params:
+    if not sdk.resolves_before_running(server, params.name):
         return None
     return Context(request_context=ctx, mcp_server=server, input_params=params)
 
@@ -257,7 +257,7 @@ async def _resolve_before_task(
     (resolvers are the SDK's re-runnable input phase), so they resolve to the
     same values without asking again.
     """
-    tool = server._tool_manager.get_tool(params.name)
+    tool = sdk.find_tool(server, params.name)
     if tool is None:
         return None
     try:

@@ -60,6 +60,7 @@ from mcp_tasks_server.errors import (
 )
 from mcp_tasks_server.model import TaskRecord, TaskStatus
 from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.errors import to_mcp_error
 from mcp_tasks_server.protocol.modern import opted_in
 from mcp_tasks_server.protocol.task_text import (
@@ -112,22 +113,15 @@ def install_task_tools(host: TaskHost, server: MCPServer[Any]) -> None:
     if not host.settings.as_tools:
         return
     fallback = _Fallback(host, TaskToolNames.with_prefix(host.settings.tool_prefix))
-    clashes = [name for name in fallback.names.all() if server._tool_manager.get_tool(name)]
+    clashes = [name for name in fallback.names.all() if sdk.find_tool(server, name)]
     if clashes:
         raise ConfigError(
             f"the server already has a tool named {clashes[0]!r}; set MCP_TASKS_TOOL_PREFIX "
             "to give the task tools other names"
         )
     fallback.register(server)
-    lowlevel = server._lowlevel_server
-    for method, wrap in (
-        ("tools/call", fallback.wrap_call_tool),
-        ("tools/list", fallback.wrap_list_tools),
-    ):
-        entry = lowlevel.get_request_handler(method)
-        if entry is None:  # pragma: no cover - MCPServer always registers both
-            raise RuntimeError(f"the server has no {method} handler to wrap")
-        lowlevel.add_request_handler(method, entry.params_type, wrap(entry.handler))
+    sdk.wrap_request_handler(server, "tools/call", fallback.wrap_call_tool)
+    sdk.wrap_request_handler(server, "tools/list", fallback.wrap_list_tools)
 
 
 class _Fallback:
@@ -145,10 +139,13 @@ class _Fallback:
             ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
         ) -> HandlerResult:
             support = self.host.support_of(params.name)
+            # A tool with Resolve(...) parameters answers them inside the request
+            # (an inline elicitation, or a multi-round call at 2026-07-28); run in
+            # the background it would ask again where the request is gone.
             if (
                 support == "forbidden"
                 or _claimed_by_modern_era(ctx, support)
-                or _asks_before_running(self.host.server, params.name)
+                or sdk.resolves_before_running(self.host.server, params.name)
             ):
                 return await inner(ctx, params)
             return await self._call_within_budget(ctx, params, inner)
@@ -371,17 +368,6 @@ def _claimed_by_modern_era(ctx: ServerRequestContext[Any, Any], support: str) ->
     if ctx.protocol_version != MODERN_VERSION:
         return False
     return opted_in(ctx) or support == "required"
-
-
-def _asks_before_running(server: MCPServer[Any], name: str) -> bool:
-    """Whether the tool has ``Resolve(...)`` parameters, answered before its body runs.
-
-    The SDK runs those inside the request (an inline elicitation, or a
-    multi-round call at 2026-07-28) and would run them again in a background
-    task, where the request is gone; so such a tool is called as a plain tool.
-    """
-    tool = server._tool_manager.get_tool(name)
-    return tool is not None and bool(tool.resolved_params)
 
 
 def _model(result: Mapping[str, Any]) -> CallToolResult:

@@ -1,0 +1,120 @@
+"""Every place this package reaches into the ``mcp`` SDK's private surface, once.
+
+``mcp`` 2.3 fixes a server's extensions, middleware and lifespan at
+construction and has no public way to add tasks afterwards, nor to ask a
+tool whether it has resolver parameters or a request which connection it
+came on. Each such seam is a function here, with the SDK version it was
+checked against. The SDK is pinned ``<2.4``; on an upgrade, this module is
+the list to re-check (``tests/protocol`` fails loudly if a seam moves).
+Nothing else in the package touches an SDK attribute that starts with ``_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.mcpserver import Extension, MCPServer
+from mcp.server.mcpserver.tools import Tool
+
+if TYPE_CHECKING:
+    from mcp.server.connection import Connection
+
+__all__ = [
+    "CHECKED_AGAINST",
+    "connection_of",
+    "find_tool",
+    "has_extension",
+    "install_extension",
+    "lowlevel_server",
+    "replace_middleware",
+    "resolves_before_running",
+    "wrap_lifespan",
+    "wrap_request_handler",
+]
+
+#: The ``mcp`` version every seam below was checked against.
+CHECKED_AGAINST = "2.3.0"
+
+
+def lowlevel_server(server: MCPServer[Any]) -> Server[Any]:
+    """The low-level server under an ``MCPServer`` (``_lowlevel_server``, mcp 2.3.0)."""
+    return server._lowlevel_server
+
+
+def wrap_lifespan(
+    server: MCPServer[Any], outer: Callable[[], AbstractAsyncContextManager[Any]]
+) -> None:
+    """Run ``outer`` around the server's own lifespan (``lowlevel.lifespan``, mcp 2.3.0)."""
+    lowlevel = lowlevel_server(server)
+    inner_lifespan = lowlevel.lifespan
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with outer(), inner_lifespan(app) as state:
+            yield state
+
+    lowlevel.lifespan = lifespan
+
+
+def install_extension(server: MCPServer[Any], extension: Extension) -> None:
+    """Add an extension after construction, then recompose the ``tools/call`` interceptor.
+
+    ``_apply_extension`` and ``_install_extension_interceptor``, mcp 2.3.0.
+    Anything that wraps the ``tools/call`` handler must be installed after
+    this: recomposing the interceptor later would drop it.
+    """
+    server._apply_extension(extension)
+    server._install_extension_interceptor()
+
+
+def has_extension(server: MCPServer[Any], identifier: str) -> bool:
+    """Whether an extension with ``identifier`` is applied (``_extensions``, mcp 2.3.0)."""
+    extensions = getattr(server, "_extensions", ())
+    return any(getattr(e, "identifier", None) == identifier for e in extensions)
+
+
+def replace_middleware(server: MCPServer[Any], kind: type[Any], replacement: Any) -> bool:
+    """Swap the first middleware of type ``kind``; False if there is none.
+
+    ``MCPServer.middleware`` is a plain list the SDK reads per request (mcp 2.3.0).
+    """
+    for index, middleware in enumerate(server.middleware):
+        if isinstance(middleware, kind):
+            server.middleware[index] = replacement
+            return True
+    return False
+
+
+def find_tool(server: MCPServer[Any], name: str) -> Tool | None:
+    """The registered tool called ``name`` (``_tool_manager.get_tool``, mcp 2.3.0)."""
+    return server._tool_manager.get_tool(name)
+
+
+def resolves_before_running(server: MCPServer[Any], name: str) -> bool:
+    """Whether the tool has ``Resolve(...)`` parameters (``Tool.resolved_params``, mcp 2.3.0)."""
+    tool = find_tool(server, name)
+    return tool is not None and bool(tool.resolved_params)
+
+
+def wrap_request_handler(server: MCPServer[Any], method: str, wrap: Callable[[Any], Any]) -> None:
+    """Replace the handler of ``method`` with ``wrap(handler)``, keeping its params model.
+
+    ``get_request_handler``/``add_request_handler`` on the low-level server, mcp 2.3.0.
+    """
+    lowlevel = lowlevel_server(server)
+    entry = lowlevel.get_request_handler(method)
+    if entry is None:  # pragma: no cover - MCPServer always registers tools/call and tools/list
+        raise RuntimeError(f"the server has no {method} handler to wrap")
+    lowlevel.add_request_handler(method, entry.params_type, wrap(entry.handler))
+
+
+def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
+    """The connection a request came on (``session._connection``, mcp 2.3.0).
+
+    The SDK exposes it on the tool-level ``Context`` only.
+    """
+    return getattr(ctx.session, "_connection", None)
