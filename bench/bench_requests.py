@@ -38,6 +38,7 @@ from common import exit_on_sigterm, free_port, machine_info, machine_lines, writ
 from mcp.server.mcpserver import MCPServer
 from mcp_http import LEGACY, MODERN, TERMINAL, Caller, RpcError, pooled_client
 from tests.protocol.harness import serve_asgi
+from tests.support.factories import make_store
 from zero_tools import register
 
 from mcp_tasks_server import Settings, Tasks
@@ -48,7 +49,6 @@ from mcp_tasks_server.leases import sweep_orphans
 from mcp_tasks_server.model import ToolRequest
 from mcp_tasks_server.owner import bind_owner
 from mcp_tasks_server.server import http_app
-from mcp_tasks_server.store import TaskStore
 
 RESULT = {"content": [{"type": "text", "text": "done"}], "isError": False}
 REQUEST = ToolRequest(name="zero_task", arguments={})
@@ -91,7 +91,7 @@ async def settled(tasks: Tasks) -> None:
 
 
 async def store_level(backend: StorageBackend, settings: Settings) -> dict[str, int]:
-    store = TaskStore(backend, settings)
+    store = make_store(backend, settings)
     c = Counter(backend)
     owner = "session:requests-bench"
     record = await c.count("create", store.create(owner, REQUEST))

@@ -15,14 +15,17 @@ import pytest
 
 from mcp_tasks_server import InputRequest, MemoryBackend, Settings, TaskStatus, TaskStore, leases
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
-from mcp_tasks_server.context import StoredTaskContext as TaskContext
-from mcp_tasks_server.errors import BackendUnavailable, ServerShuttingDown
-from mcp_tasks_server.leases import ORPHAN_ERROR, STOPPED_MESSAGE, sweep_orphans
+from mcp_tasks_server.backends.errors import BackendUnavailable
+from mcp_tasks_server.changes import ORPHAN_ERROR, STOPPED_MESSAGE
+from mcp_tasks_server.errors import ServerShuttingDown
+from mcp_tasks_server.leases import sweep_orphans
 from mcp_tasks_server.model import ToolRequest
 from mcp_tasks_server.owner import LOCAL
 from mcp_tasks_server.runner import Runner
 from mcp_tasks_server.service import TaskService
+from mcp_tasks_server.task_context import StoredTaskContext
 from tests.clock import ManualClock
+from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio
 
@@ -49,8 +52,9 @@ def replica_settings(name: str, **overrides: Any) -> Settings:
 async def replica(
     backend: StorageBackend, name: str, **overrides: Any
 ) -> AsyncIterator[TaskService]:
-    store = TaskStore(backend, replica_settings(name, **overrides))
-    async with Runner(store) as runner:
+    settings = replica_settings(name, **overrides)
+    store = make_store(backend, settings)
+    async with Runner(store, settings) as runner:
         yield TaskService(store, runner)
 
 
@@ -70,7 +74,7 @@ async def test_created_task_holds_its_replicas_lease_from_the_first_write() -> N
     backend = MemoryBackend()
     async with replica(backend, "replica-a", lease_seconds=30) as service:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             await anyio.sleep(60)
             return text_result("never")
 
@@ -85,11 +89,11 @@ async def test_created_task_holds_its_replicas_lease_from_the_first_write() -> N
 async def test_task_whose_lease_ran_out_reads_as_failed_exactly_once() -> None:
     clock = ManualClock()
     backend = MemoryBackend(clock=clock)
-    store = TaskStore(backend, replica_settings("reader"))
+    store = make_store(backend, replica_settings("reader"))
     task = await store.create(LOCAL.key, REQUEST, leased_by="crashed-replica")
     assert (await store.get(LOCAL.key, task.task_id)).status is TaskStatus.WORKING
     clock.advance(500)
-    readers = [TaskStore(backend, replica_settings(f"reader-{n}")) for n in range(8)]
+    readers = [make_store(backend, replica_settings(f"reader-{n}")) for n in range(8)]
     seen: list[Any] = []
 
     async def read(reader: TaskStore) -> None:
@@ -109,7 +113,7 @@ async def test_task_whose_lease_ran_out_reads_as_failed_exactly_once() -> None:
 async def test_orphan_sweep_fails_tasks_nobody_reads() -> None:
     clock = ManualClock()
     backend = MemoryBackend(clock=clock)
-    store = TaskStore(backend, replica_settings("sweeper"))
+    store = make_store(backend, replica_settings("sweeper"))
     orphan = await store.create(LOCAL.key, REQUEST, leased_by="crashed-replica")
     alive = await store.create("other-owner", REQUEST, leased_by="crashed-replica")
     clock.advance(400)
@@ -128,7 +132,7 @@ async def test_a_pass_longer_than_one_sweep_resumes_where_the_last_sweep_stopped
     monkeypatch.setattr(leases, "SWEEP_PAGE_SIZE", 1)
     monkeypatch.setattr(leases, "SWEEP_MAX_PAGES", 2)
     clock = ManualClock()
-    store = TaskStore(MemoryBackend(clock=clock), replica_settings("sweeper"))
+    store = make_store(MemoryBackend(clock=clock), replica_settings("sweeper"))
     # Healthy tasks sort before the orphan, more of them than one sweep examines.
     healthy = [await store.create("a-owner", REQUEST, leased_by="live") for _ in range(5)]
     orphan = await store.create("z-owner", REQUEST, leased_by="crashed-replica")
@@ -146,7 +150,7 @@ async def test_a_pass_longer_than_one_sweep_resumes_where_the_last_sweep_stopped
 
 async def test_tasks_created_without_a_lease_are_never_orphaned() -> None:
     clock = ManualClock()
-    store = TaskStore(MemoryBackend(clock=clock), replica_settings("library"))
+    store = make_store(MemoryBackend(clock=clock), replica_settings("library"))
     task = await store.create(LOCAL.key, REQUEST)
     clock.advance(3_000_000)
     assert (await store.get(LOCAL.key, task.task_id)).status is TaskStatus.WORKING
@@ -159,7 +163,7 @@ async def test_heartbeat_renews_the_lease_of_long_work_only_when_half_is_left() 
     backend = MemoryBackend()
     async with replica(backend, "replica-a", lease_seconds=0.3) as service:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             await anyio.sleep(1.2)  # four leases long
             return text_result("done")
 
@@ -175,7 +179,7 @@ async def test_heartbeat_that_cannot_reach_the_store_keeps_the_work_running() ->
     backend = FlakyBackend()
     async with replica(backend, "replica-a", lease_seconds=2) as service:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             await anyio.sleep(0.6)
             return text_result("survived")
 
@@ -212,7 +216,7 @@ async def test_cancel_on_another_replica_stops_the_coroutine_within_a_heartbeat(
     stopped = anyio.Event()
     async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             try:
                 await anyio.sleep(60)
             finally:
@@ -235,7 +239,7 @@ async def test_late_completion_on_the_running_replica_never_overwrites_a_cancel(
     release = anyio.Event()
     async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             with anyio.CancelScope(shield=True):  # ignores the stop: finishes anyway
                 await release.wait()
             return text_result("late")
@@ -255,7 +259,7 @@ async def test_answer_on_another_replica_resumes_the_tool_within_a_heartbeat() -
     resumed: list[float] = []
     async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             answers = await ctx.request_input({"name": InputRequest(method="elicitation/create")})
             resumed.append(anyio.current_time())
             return text_result(f"hello {answers['name']}")
@@ -293,7 +297,7 @@ async def test_replica_shutting_down_refuses_new_tasks_and_stores_nothing() -> N
     backend = MemoryBackend()
     async with replica(backend, "replica-a", shutdown_grace_seconds=1) as service:
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             await anyio.sleep(0.2)
             return text_result("finished in the grace period")
 

@@ -13,15 +13,16 @@ from mcp_tasks_server import (
     MemoryBackend,
     Settings,
     TaskStatus,
-    TaskStore,
     TaskTerminal,
     ToolRequest,
 )
-from mcp_tasks_server.context import StoredTaskContext as TaskContext
+from mcp_tasks_server.changes import STOPPED_MESSAGE
 from mcp_tasks_server.errors import ListingNotAllowed, ProtocolFailure, ResultNotReady
 from mcp_tasks_server.owner import ANONYMOUS, LOCAL, bind_owner
-from mcp_tasks_server.runner import STOPPED_MESSAGE, Runner
+from mcp_tasks_server.runner import Runner
 from mcp_tasks_server.service import TaskService
+from mcp_tasks_server.task_context import StoredTaskContext
+from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio
 
@@ -34,10 +35,9 @@ def text_result(text: str, *, is_error: bool = False) -> dict[str, Any]:
 
 @pytest.fixture
 async def service() -> AsyncIterator[TaskService]:
-    store = TaskStore(
-        MemoryBackend(), Settings(heartbeat_interval_seconds=0.05, shutdown_grace_seconds=0.2)
-    )
-    async with Runner(store) as runner:
+    settings = Settings(heartbeat_interval_seconds=0.05, shutdown_grace_seconds=0.2)
+    store = make_store(MemoryBackend(), settings)
+    async with Runner(store, settings) as runner:
         yield TaskService(store, runner)
 
 
@@ -47,7 +47,7 @@ async def finished(service: TaskService, task_id: str) -> Any:
 
 
 async def test_returned_result_completes_the_task(service: TaskService) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         return text_result("42")
 
     task = await service.create(LOCAL, REQUEST, tool)
@@ -60,7 +60,7 @@ async def test_returned_result_completes_the_task(service: TaskService) -> None:
 async def test_tool_error_fails_the_task_or_completes_it_as_configured(
     service: TaskService,
 ) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         return text_result("bad input", is_error=True)
 
     legacy = await service.create(LOCAL, REQUEST, tool)
@@ -70,7 +70,7 @@ async def test_tool_error_fails_the_task_or_completes_it_as_configured(
 
 
 async def test_protocol_failure_fails_the_task_with_that_error(service: TaskService) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         raise ProtocolFailure(-32000, "upstream refused", {"retry": False})
 
     task = await service.create(LOCAL, REQUEST, tool)
@@ -82,7 +82,7 @@ async def test_protocol_failure_fails_the_task_with_that_error(service: TaskServ
 async def test_unexpected_exception_fails_the_task_without_leaking_details(
     service: TaskService,
 ) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         raise RuntimeError("secret connection string")
 
     task = await service.create(LOCAL, REQUEST, tool)
@@ -96,7 +96,7 @@ async def test_unexpected_exception_fails_the_task_without_leaking_details(
 async def test_status_and_progress_are_visible_while_running(service: TaskService) -> None:
     release = anyio.Event()
 
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         await ctx.set_status("crunching")
         await ctx.report_progress(5, 10, "half way")
         await release.wait()
@@ -117,7 +117,7 @@ async def test_status_and_progress_are_visible_while_running(service: TaskServic
 async def test_cancel_stores_cancelled_and_stops_the_coroutine(service: TaskService) -> None:
     started, stopped = anyio.Event(), anyio.Event()
 
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         started.set()
         try:
             await anyio.sleep(60)
@@ -140,7 +140,7 @@ async def test_completion_that_ignores_the_cancel_never_overwrites_it(
 ) -> None:
     started = anyio.Event()
 
-    async def stubborn(ctx: TaskContext) -> Mapping[str, Any]:
+    async def stubborn(ctx: StoredTaskContext) -> Mapping[str, Any]:
         started.set()
         with anyio.CancelScope(shield=True):
             await anyio.sleep(0.1)
@@ -156,7 +156,7 @@ async def test_completion_that_ignores_the_cancel_never_overwrites_it(
 
 
 async def test_cancel_of_finished_task_is_rejected(service: TaskService) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         return text_result("done")
 
     task = await service.create(LOCAL, REQUEST, tool)
@@ -170,7 +170,7 @@ async def test_input_request_parks_the_task_and_the_answer_resumes_it_in_place(
 ) -> None:
     runs = 0
 
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         nonlocal runs
         runs += 1
         answer = await ctx.elicit("Delete report.txt?", {"type": "object", "properties": {}})
@@ -193,7 +193,7 @@ async def test_input_request_parks_the_task_and_the_answer_resumes_it_in_place(
 
 
 async def test_cancel_while_waiting_for_input_stops_the_tool(service: TaskService) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         await ctx.request_input({"k": InputRequest(method="elicitation/create")})
         return text_result("never")
 
@@ -207,7 +207,7 @@ async def test_cancel_while_waiting_for_input_stops_the_tool(service: TaskServic
 
 
 async def test_result_wait_gives_up_after_its_limit(service: TaskService) -> None:
-    async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
         await anyio.sleep(60)
         return text_result("never")
 
@@ -235,15 +235,16 @@ def test_owners_are_bound_to_the_most_specific_identity() -> None:
 
 
 async def test_shutdown_lets_quick_tasks_finish_and_fails_the_rest() -> None:
-    store = TaskStore(MemoryBackend(), Settings(shutdown_grace_seconds=0.3))
-    async with Runner(store) as runner:
+    settings = Settings(shutdown_grace_seconds=0.3)
+    store = make_store(MemoryBackend(), settings)
+    async with Runner(store, settings) as runner:
         service = TaskService(store, runner)
 
-        async def quick(ctx: TaskContext) -> Mapping[str, Any]:
+        async def quick(ctx: StoredTaskContext) -> Mapping[str, Any]:
             await anyio.sleep(0.05)
             return text_result("quick")
 
-        async def slow(ctx: TaskContext) -> Mapping[str, Any]:
+        async def slow(ctx: StoredTaskContext) -> Mapping[str, Any]:
             await anyio.sleep(60)
             return text_result("slow")
 
@@ -259,11 +260,11 @@ async def test_answer_delivered_through_another_runner_reaches_the_tool() -> Non
     """Two runners on one backend, as two replicas on one table: no shared events."""
     backend = MemoryBackend()
     settings = Settings(heartbeat_interval_seconds=0.05)
-    store_a, store_b = TaskStore(backend, settings), TaskStore(backend, settings)
-    async with Runner(store_a) as runner_a, Runner(store_b) as runner_b:
+    store_a, store_b = make_store(backend, settings), make_store(backend, settings)
+    async with Runner(store_a, settings) as runner_a, Runner(store_b, settings) as runner_b:
         service_a, service_b = TaskService(store_a, runner_a), TaskService(store_b, runner_b)
 
-        async def tool(ctx: TaskContext) -> Mapping[str, Any]:
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             answers = await ctx.request_input({"name": InputRequest(method="elicitation/create")})
             return text_result(f"hello {answers['name']}")
 

@@ -21,6 +21,7 @@ from mcp_tasks_server import (
     ToolRequest,
 )
 from mcp_tasks_server.model import TERMINAL_STATUSES, is_valid_task_id, new_task_id
+from tests.support.factories import make_store
 
 ALL = list(TaskStatus)
 
@@ -95,7 +96,7 @@ async def apply(store: TaskStore, task_id: str, operation: str, step: int) -> No
 @given(OPERATIONS)
 def test_random_operation_sequences_never_leave_a_terminal_state(operations: list[str]) -> None:
     async def run() -> None:
-        store = TaskStore(MemoryBackend(), Settings())
+        store = make_store(MemoryBackend(), Settings())
         task = await store.create("o", ToolRequest(name="t"))
         previous = task
         for step, operation in enumerate(operations):

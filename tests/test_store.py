@@ -23,8 +23,10 @@ from mcp_tasks_server import (
     TaskTerminal,
     ToolRequest,
 )
+from mcp_tasks_server.leases import run_expiry_sweeper
 from mcp_tasks_server.model import new_task_id
 from tests.clock import ManualClock
+from tests.support.factories import make_store as store_with
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +36,7 @@ ASK = {"confirm": InputRequest(method="elicitation/create", params={"message": "
 
 
 def make_store(clock: ManualClock | None = None, **settings: Any) -> TaskStore:
-    return TaskStore(MemoryBackend(clock=clock or ManualClock()), Settings(**settings))
+    return store_with(MemoryBackend(clock=clock or ManualClock()), Settings(**settings))
 
 
 @pytest.fixture
@@ -299,7 +301,7 @@ async def test_tool_error_failure_says_why_even_without_text(store: TaskStore) -
     assert worded.status_message == "disk full"
     assert silent.status_message == "The tool reported an error"
     assert long.status_message is not None
-    assert len(long.status_message.encode()) <= store.settings.max_status_message_bytes
+    assert len(long.status_message.encode()) <= store.policy.max_status_message_bytes
 
 
 async def test_failure_with_an_empty_error_message_still_says_why(store: TaskStore) -> None:
@@ -468,13 +470,13 @@ async def test_stale_known_record_costs_no_extra_read_on_conflict(store: TaskSto
 
 async def test_background_sweep_returns_the_memory_of_expired_tasks(clock: ManualClock) -> None:
     backend = MemoryBackend(clock=clock)
-    store = TaskStore(backend, Settings(sweep_interval_seconds=0.01))
+    store = store_with(backend)
     for _ in range(50):
         await store.create("alice", REQUEST, ttl_ms=1_000)
     keeper = await store.create("alice", REQUEST, ttl_ms=60_000)
     clock.advance(1_000)
     async with anyio.create_task_group() as group:
-        group.start_soon(store.run_expiry_sweeper)
+        group.start_soon(run_expiry_sweeper, store, 0.01)
         with anyio.fail_after(5):
             while len(backend) > 1:  # noqa: ASYNC110 - watching the sweep from outside
                 await anyio.sleep(0.01)

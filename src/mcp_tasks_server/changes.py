@@ -9,8 +9,7 @@ means "nothing to write", and costs no request.
 
 Arguments are validated (sizes, shapes) by :class:`~mcp_tasks_server.store.TaskStore`
 once, before any change is built; what is checked here is only what depends
-on the task's current state. The orphan rule's change lives with the other
-lease rules, in :func:`mcp_tasks_server.leases.orphan_failure`.
+on the task's current state.
 """
 
 from __future__ import annotations
@@ -22,6 +21,9 @@ from mcp_tasks_server.errors import InvalidArgument, InvalidTransition, TaskTerm
 from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus
 
 __all__ = [
+    "INTERNAL_ERROR",
+    "ORPHAN_ERROR",
+    "STOPPED_MESSAGE",
     "TOOL_ERROR_MESSAGE",
     "Change",
     "cancellation",
@@ -30,6 +32,7 @@ __all__ = [
     "input_delivery",
     "input_request",
     "lease_renewal",
+    "orphan_failure",
     "require_transition",
     "status_update",
     "tool_error_message",
@@ -37,6 +40,12 @@ __all__ = [
 
 Change = Callable[[TaskRecord], TaskRecord]
 """Turns the current record into the next one, or raises if it may not change."""
+
+#: The JSON-RPC code of a task that failed for a reason of the server's, not the client's.
+INTERNAL_ERROR = -32603
+
+STOPPED_MESSAGE = "The server running this task stopped before it finished"
+ORPHAN_ERROR: dict[str, Any] = {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE}
 
 
 def require_transition(current: TaskRecord, target: TaskStatus) -> None:
@@ -193,5 +202,19 @@ def lease_renewal(holder: str, clock: Callable[[], int], lease_ms: int) -> Chang
             return current
         renewed = clock() + lease_ms
         return current.model_copy(update={"lease_expires_at_ms": renewed})
+
+    return change
+
+
+def orphan_failure(now_ms: int) -> Change:
+    """Fail a task whose replica's lease ran out by ``now_ms`` (an orphan).
+
+    Re-checked against whatever record the conditional write meets, so a
+    lease renewed, or a task finished, meanwhile is left as it is.
+    """
+    fail = failure(dict(ORPHAN_ERROR), STOPPED_MESSAGE)
+
+    def change(current: TaskRecord) -> TaskRecord:
+        return fail(current) if current.is_orphaned(now_ms) else current
 
     return change

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from mcp_tasks_server import __version__
-from mcp_tasks_server.errors import BackendError, ConfigError
+from mcp_tasks_server.backends.errors import BackendError
+from mcp_tasks_server.errors import ConfigError
 from mcp_tasks_server.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ def _with_dynamodb(
     args: argparse.Namespace, action: Callable[[DynamoDbBackend], Awaitable[T]]
 ) -> T:
     """Run ``action`` on a DynamoDB backend configured from the environment and ``args``."""
-    from mcp_tasks_server.backends import build_backend
+    from mcp_tasks_server.protocol.storage import build_backend
 
     backend = build_backend(_dynamodb_settings(args))
 

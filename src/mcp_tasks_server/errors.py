@@ -1,10 +1,10 @@
-"""The error vocabulary, in two families.
+"""The task error vocabulary: ``TaskError`` and its subclasses, plus ``ConfigError``.
 
-``BackendError`` and its subclasses are the storage contract: what any
-``StorageBackend`` may raise. ``TaskError`` and its subclasses are what the
-task store raises to its callers. The store translates the first family into
-the second, and the protocol adapters translate the second into each era's
-JSON-RPC codes. Nothing here knows JSON-RPC.
+``TaskError`` is what the store, the runtime and the adapters raise to their
+callers; the protocol adapters translate it into each era's JSON-RPC codes.
+Nothing here knows JSON-RPC. The storage contract's own family
+(``BackendError``) lives with the backends, in
+:mod:`mcp_tasks_server.backends.errors`; the store translates it into this one.
 
 Messages are safe to show to a client: they never contain an owner, a
 credential or a payload.
@@ -15,25 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mcp_tasks_server.backends.base import StoredRecord
     from mcp_tasks_server.model import TaskStatus
 
 __all__ = [
-    "BackendError",
-    "BackendUnavailable",
-    "CapacityExceeded",
     "ConcurrentModification",
     "ConfigError",
     "InvalidArgument",
-    "InvalidCursor",
     "InvalidTransition",
     "ListingNotAllowed",
     "PayloadTooLarge",
     "ProtocolFailure",
-    "QuotaExceeded",
-    "RecordExists",
-    "RecordNotFound",
-    "RecordTooLarge",
     "ResultNotReady",
     "ServerShuttingDown",
     "StorageFull",
@@ -41,7 +32,6 @@ __all__ = [
     "TaskError",
     "TaskNotFound",
     "TaskTerminal",
-    "VersionConflict",
 ]
 
 
@@ -49,61 +39,11 @@ class ConfigError(Exception):
     """A setting is missing or invalid. Raised at startup, never later."""
 
 
-# ---------------------------------------------------------------- backends
-
-
-class BackendError(Exception):
-    """Base of everything a storage backend may raise."""
-
-
-class RecordNotFound(BackendError):
-    """No live record under that key (missing, or expired but not yet deleted)."""
-
-
-class RecordExists(BackendError):
-    """Create-if-absent found a record already stored under that key."""
-
-
-class VersionConflict(BackendError):
-    """A conditional replace found another version than the one expected.
-
-    ``current`` is the record as stored now when the backend could learn it in
-    the same round trip (it always can for memory and DynamoDB), so the caller
-    can re-validate and retry without another read.
-    """
-
-    def __init__(self, expected: int, current: StoredRecord | None) -> None:
-        actual = current.version if current is not None else "unknown"
-        super().__init__(f"expected version {expected}, found {actual}")
-        self.expected = expected
-        self.current = current
-
-
-class RecordTooLarge(BackendError):
-    """The record does not fit the backend's item size limit. Nothing was written."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"the task record is {size} bytes; this backend stores at most {limit}")
-        self.size = size
-        self.limit = limit
-
-
-class CapacityExceeded(BackendError):
-    """The backend holds as many records as it is configured to. Nothing was written."""
-
-
-class BackendUnavailable(BackendError):
-    """A transient failure: the store could not be reached, or throttled us.
-
-    The operation may or may not have happened; retrying later is the remedy.
-    """
-
-
 # ---------------------------------------------------------------- task store
 
 
 class TaskError(Exception):
-    """Base of everything the task store raises to its callers."""
+    """Base of every error about a task that a caller of the store or the runtime may see."""
 
 
 class TaskNotFound(TaskError):
@@ -190,19 +130,3 @@ class StorageFull(TaskError):
 
 class StorageUnavailable(TaskError):
     """The storage backend could not be reached in time. Try again later."""
-
-
-# Raised by backends and passed through the store unchanged, so each belongs
-# to both families.
-
-
-class QuotaExceeded(BackendError, TaskError):
-    """The owner already has the maximum number of active tasks. Nothing was written.
-
-    Backends enforce it atomically with the create, so two racing creates
-    cannot both take the last slot.
-    """
-
-
-class InvalidCursor(BackendError, TaskError):
-    """A list cursor that this server did not issue to this owner."""

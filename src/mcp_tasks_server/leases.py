@@ -1,53 +1,43 @@
-"""Leases: how a task outlives neither its replica nor a crash of it.
+"""The sweepers: background upkeep that returns storage and settles orphans.
 
-The replica running a task holds a **lease** in the task's own record: its
-replica id and an expiry. The runner's heartbeat renews it, and any write the
-holder makes to the task renews it for free. When a replica dies, its leases
-run out by time alone; the first replica to notice an unfinished task with a
-run-out lease moves it to ``failed`` ("The server running this task stopped
-before it finished"), through the same conditional write as any other change,
-so it happens exactly once whoever notices first. Noticing happens
+Neither is needed for correctness; both run in the runner's task group and
+read only through the :class:`~mcp_tasks_server.store.TaskStore`.
 
-* on **read**: :meth:`TaskStore.get` and :meth:`TaskStore.list` settle an
-  orphan before returning it, so a client polling any replica sees the
-  failure at once;
-* in the **orphan sweep** every ``lease_sweep_interval_seconds``, for tasks
-  nobody reads (it also frees their owner's quota slots).
+* The **expiry sweep** removes expired records every ``sweep_interval_seconds``
+  (reads already filter expiry; this only returns memory and storage).
+  Backends that expire records natively are left alone.
+* The **orphan sweep** fails unfinished tasks whose replica's lease ran out
+  (orphans) every ``lease_sweep_interval_seconds``, for tasks nobody reads;
+  every read settles an orphan anyway (:meth:`TaskStore.settle_orphan`),
+  and the rule itself is :func:`mcp_tasks_server.changes.orphan_failure`.
 
 Execution is therefore **at most once**: a tool is never started twice for one
-task, and a task whose replica died fails rather than being re-run.
-
-This module holds the rule (what an orphan becomes) and the sweep loop; the
-store applies the rule on every read, in :meth:`TaskStore.settle_orphan`.
+task, and a task whose replica died fails rather than being re-run. A failed
+sweep is logged and retried at the next interval, never fatal.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from mcp_tasks_server.errors import BackendError, TaskError, TaskNotFound, TaskTerminal
-from mcp_tasks_server.model import TaskRecord, TaskStatus
-
-if TYPE_CHECKING:
-    from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.backends.errors import BackendError
+from mcp_tasks_server.changes import ORPHAN_ERROR
+from mcp_tasks_server.errors import TaskError, TaskNotFound, TaskTerminal
+from mcp_tasks_server.store import TaskStore
 
 __all__ = [
-    "ORPHAN_ERROR",
-    "STOPPED_MESSAGE",
+    "SWEEP_MAX_PAGES",
+    "SWEEP_PAGE_SIZE",
     "SweepOutcome",
-    "orphan_failure",
+    "run_expiry_sweeper",
     "run_orphan_sweeper",
     "sweep_orphans",
 ]
 
 logger = logging.getLogger(__name__)
-
-STOPPED_MESSAGE = "The server running this task stopped before it finished"
-ORPHAN_ERROR: dict[str, Any] = {"code": -32603, "message": STOPPED_MESSAGE}
 
 SWEEP_PAGE_SIZE = 100
 """Records one sweep request examines at most."""
@@ -56,26 +46,19 @@ SWEEP_MAX_PAGES = 10
 """Requests one sweep makes at most; a longer pass resumes at the next sweep."""
 
 
-def orphan_failure(now_ms: int) -> Any:
-    """The change that fails a task whose lease ran out by ``now_ms``.
-
-    Re-checked against whatever record the conditional write meets, so a
-    lease renewed, or a task finished, meanwhile is left as it is.
-    """
-
-    def change(current: TaskRecord) -> TaskRecord:
-        if not current.is_orphaned(now_ms):
-            return current
-        return current.model_copy(
-            update={
-                "status": TaskStatus.FAILED,
-                "status_message": STOPPED_MESSAGE,
-                "error": dict(ORPHAN_ERROR),
-                "input_requests": {},
-            }
-        )
-
-    return change
+async def run_expiry_sweeper(store: TaskStore, interval: float) -> None:
+    """Remove expired records every ``interval`` seconds, until cancelled."""
+    if store.expires_natively:
+        return
+    while True:
+        await anyio.sleep(interval)
+        try:
+            removed = await store.sweep_expired()
+        except (TaskError, BackendError) as exc:
+            logger.warning("expiry sweep failed: %s", exc)
+            continue
+        if removed:
+            logger.debug("expiry sweep removed %d tasks", removed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +80,9 @@ async def sweep_orphans(store: TaskStore, resume_from: str | None = None) -> Swe
     failed = 0
     cursor = resume_from
     for _ in range(SWEEP_MAX_PAGES):
-        page = await store.backend.list_stale(limit=SWEEP_PAGE_SIZE, cursor=cursor)
-        for stored in page.records:
+        page = await store.orphan_page(limit=SWEEP_PAGE_SIZE, cursor=cursor)
+        for record in page.records:
             try:
-                record = store.decode(stored)
                 settled = await store.settle_orphan(record)
             except (TaskNotFound, TaskTerminal):
                 continue
@@ -112,9 +94,8 @@ async def sweep_orphans(store: TaskStore, resume_from: str | None = None) -> Swe
     return SweepOutcome(failed, cursor)
 
 
-async def run_orphan_sweeper(store: TaskStore) -> None:
-    """Sweep every ``lease_sweep_interval_seconds``, until cancelled. Never fatal."""
-    interval = store.settings.lease_sweep_interval_seconds
+async def run_orphan_sweeper(store: TaskStore, interval: float) -> None:
+    """Sweep every ``interval`` seconds, until cancelled."""
     resume_from: str | None = None
     while True:
         await anyio.sleep(interval)

@@ -11,7 +11,9 @@ when they round-trip through a backend.
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 import time
 from collections.abc import Mapping
 from enum import StrEnum
@@ -20,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "PROCESS_REPLICA_ID",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "InputRequest",
@@ -31,6 +34,11 @@ __all__ = [
     "new_task_id",
     "now_ms",
 ]
+
+# One per process: two processes never share it, so a restarted replica
+# never mistakes an earlier process's lease for its own.
+PROCESS_REPLICA_ID = f"{socket.gethostname()[:48]}-{os.getpid()}-{secrets.token_hex(4)}"
+"""The replica id leases carry when none is configured."""
 
 
 class TaskStatus(StrEnum):

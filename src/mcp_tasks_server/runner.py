@@ -40,7 +40,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from mcp_tasks_server.context import StoredTaskContext
+from mcp_tasks_server.changes import INTERNAL_ERROR, ORPHAN_ERROR
 from mcp_tasks_server.errors import (
     ProtocolFailure,
     ServerShuttingDown,
@@ -49,11 +49,13 @@ from mcp_tasks_server.errors import (
     TaskNotFound,
     TaskTerminal,
 )
-from mcp_tasks_server.leases import STOPPED_MESSAGE, run_orphan_sweeper
+from mcp_tasks_server.leases import run_expiry_sweeper, run_orphan_sweeper
 from mcp_tasks_server.model import TaskRecord, TaskStatus
+from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.task_context import StoredTaskContext
 
-__all__ = ["INTERNAL_ERROR", "STOPPED_MESSAGE", "Invoke", "Listener", "Runner"]
+__all__ = ["Invoke", "Listener", "Runner"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,6 @@ Invoke = Callable[[StoredTaskContext], Awaitable[Mapping[str, Any]]]
 Listener = Callable[[TaskRecord], Awaitable[None]]
 """Called after every change this replica makes to a task (for notifications)."""
 
-INTERNAL_ERROR = -32603
 _HEARTBEAT_CONCURRENCY = 16
 
 
@@ -82,12 +83,15 @@ class _Running:
 
 
 class Runner:
-    """Runs tasks in the background; use as ``async with Runner(store) as runner``."""
+    """Runs tasks in the background; use as ``async with Runner(store, settings) as runner``.
 
-    def __init__(self, store: TaskStore) -> None:
+    ``settings`` is read for the runtime's intervals and grace periods only.
+    """
+
+    def __init__(self, store: TaskStore, settings: Settings) -> None:
         self.store = store
-        self.settings = store.settings
-        self.replica = store.settings.replica
+        self.settings = settings
+        self.replica = store.replica
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
@@ -102,8 +106,16 @@ class Runner:
         stack = AsyncExitStack()
         self._group = await stack.enter_async_context(anyio.create_task_group())
         self._exit_stack = stack
-        self._group.start_soon(self.store.run_expiry_sweeper, name="expiry sweeper")
-        self._group.start_soon(run_orphan_sweeper, self.store, name="orphan sweeper")
+        settings = self.settings
+        self._group.start_soon(
+            run_expiry_sweeper, self.store, settings.sweep_interval_seconds, name="expiry sweeper"
+        )
+        self._group.start_soon(
+            run_orphan_sweeper,
+            self.store,
+            settings.lease_sweep_interval_seconds,
+            name="orphan sweeper",
+        )
         self._group.start_soon(self._heartbeat, name="heartbeat")
         self._accepting = True
         return self
@@ -153,13 +165,13 @@ class Runner:
                 record = await self.store.fail(
                     running.context.record.owner,
                     task_id,
-                    {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE},
+                    ORPHAN_ERROR,
                     known=running.context.record,
                 )
             except TaskError as exc:
                 logger.warning("could not mark task %s as stopped: %s", task_id, exc)
                 continue
-            await self.published(record)
+            await self.publish(record)
 
     # ------------------------------------------------------------------ running
 
@@ -220,7 +232,7 @@ class Runner:
             if error is None:  # e.g. an oversize result: fail the task with the reason
                 await self._fail_quietly(context, str(exc))
             return
-        await self.published(record)
+        await self.publish(record)
 
     async def _store_outcome(
         self,
@@ -263,14 +275,14 @@ class Runner:
         except TaskError as exc:
             logger.error("could not fail task %s: %s", record.task_id, exc)
             return
-        await self.published(record)
+        await self.publish(record)
 
     def cancel_local(self, task_id: str) -> bool:
         """Interrupt the task's coroutine if it runs here. True if it did."""
         running = self._running.get(task_id)
         if running is None:
             return False
-        running.context._mark_cancelled()
+        running.context.mark_cancelled()
         running.scope.cancel()
         self._wake(task_id)
         return True
@@ -323,11 +335,11 @@ class Runner:
                     logger.info("stopped task %s: it is %s in the store", task_id, record.status)
                 return
             if record.version > known.version:
-                context._adopt(record)
+                context.adopt(record)
                 self._wake(task_id)
             if record.lease_owner != self.replica or record.lease_expires_at_ms is None:
                 return
-            if record.lease_expires_at_ms - self.store.clock() >= self.settings.lease_ms / 2:
+            if record.lease_expires_at_ms - self.store.clock() >= self.store.policy.lease_ms / 2:
                 return
             try:
                 renewed = await self.store.renew_lease(context.record, self.replica)
@@ -337,18 +349,18 @@ class Runner:
             except TaskError as exc:
                 logger.warning("could not renew the lease of task %s: %s", task_id, exc)
                 return
-            context._adopt(renewed)
+            context.adopt(renewed)
 
     # ------------------------------------------------------------------ changes
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    async def published(self, record: TaskRecord) -> None:
+    async def publish(self, record: TaskRecord) -> None:
         """Tell waiters and listeners that ``record`` is the task's new state."""
         running = self._running.get(record.task_id)
         if running is not None:
-            running.context._adopt(record)
+            running.context.adopt(record)
         self._wake(record.task_id)
         for listener in self._listeners:
             try:

@@ -13,8 +13,8 @@ from typing import Any
 
 import anyio
 
+from mcp_tasks_server.changes import ORPHAN_ERROR
 from mcp_tasks_server.errors import ListingNotAllowed, ResultNotReady, ServerShuttingDown
-from mcp_tasks_server.leases import ORPHAN_ERROR
 from mcp_tasks_server.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.owner import Owner
 from mcp_tasks_server.runner import Invoke, Runner
@@ -83,7 +83,7 @@ class TaskService:
             known = None
         record = await self.store.cancel(owner.key, task_id, known=known)
         self.runner.cancel_local(task_id)
-        await self.runner.published(record)
+        await self.runner.publish(record)
         return record
 
     async def result(self, owner: Owner, task_id: str, max_wait: float | None = None) -> TaskRecord:
@@ -126,5 +126,5 @@ class TaskService:
         """Store answers; the waiting tool resumes once every request is answered."""
         delivery = await self.store.deliver_input(owner.key, task_id, responses)
         if delivery.accepted:
-            await self.runner.published(delivery.record)
+            await self.runner.publish(delivery.record)
         return delivery

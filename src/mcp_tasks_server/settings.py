@@ -13,9 +13,6 @@ field's unit is in its name.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 import typing
 from typing import Annotated, Any, Literal
 
@@ -30,6 +27,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_tasks_server.errors import ConfigError
+from mcp_tasks_server.model import PROCESS_REPLICA_ID
+from mcp_tasks_server.store_policy import StorePolicy
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
@@ -60,10 +59,6 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 """A list given as comma-separated text in the environment."""
 
 _MIN_REQUEST_STATE_KEY_BYTES = 32
-
-# One per process: two processes never share it, so a restarted replica
-# never mistakes an earlier process's lease for its own.
-_PROCESS_REPLICA_ID = f"{socket.gethostname()[:48]}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class Settings(BaseSettings):
@@ -169,11 +164,27 @@ class Settings(BaseSettings):
     @property
     def replica(self) -> str:
         """The replica id leases carry: ``MCP_TASKS_REPLICA_ID``, else this process's own."""
-        return self.replica_id if self.replica_id is not None else _PROCESS_REPLICA_ID
+        return self.replica_id if self.replica_id is not None else PROCESS_REPLICA_ID
 
     @property
     def lease_ms(self) -> int:
         return max(1, round(self.lease_seconds * 1000))
+
+    def store_policy(self) -> StorePolicy:
+        """The part of these settings the task store enforces."""
+        return StorePolicy(
+            default_ttl_ms=self.default_ttl_ms,
+            max_ttl_ms=self.max_ttl_ms,
+            poll_interval_ms=self.poll_interval_ms,
+            max_active_tasks_per_owner=self.max_active_tasks_per_owner,
+            list_page_size=self.list_page_size,
+            max_result_bytes=self.max_result_bytes,
+            max_error_bytes=self.max_error_bytes,
+            max_input_bytes=self.max_input_bytes,
+            max_arguments_bytes=self.max_arguments_bytes,
+            max_status_message_bytes=self.max_status_message_bytes,
+            lease_ms=self.lease_ms,
+        )
 
     # ------------------------------------------------------------ clients without task support
     as_tools: bool = True

@@ -33,24 +33,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import pydantic_core
 
 from mcp_tasks_server import changes
 from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
-from mcp_tasks_server.changes import Change
+from mcp_tasks_server.backends.errors import RecordExists, RecordNotFound, VersionConflict
+from mcp_tasks_server.changes import ORPHAN_ERROR, Change, orphan_failure
 from mcp_tasks_server.errors import (
-    BackendError,
     ConcurrentModification,
     InvalidArgument,
     PayloadTooLarge,
-    RecordExists,
-    RecordNotFound,
     TaskNotFound,
-    VersionConflict,
 )
-from mcp_tasks_server.leases import ORPHAN_ERROR, orphan_failure
 from mcp_tasks_server.model import (
+    PROCESS_REPLICA_ID,
     InputRequest,
     Progress,
     TaskRecord,
@@ -59,8 +55,8 @@ from mcp_tasks_server.model import (
     is_valid_task_id,
     new_task_id,
 )
-from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store_backend import backend_errors, from_stored, to_stored
+from mcp_tasks_server.store_policy import StorePolicy
 
 __all__ = ["InputDelivery", "TaskPage", "TaskStore"]
 
@@ -88,18 +84,21 @@ class TaskStore:
     """Lifecycle rules over a :class:`StorageBackend`.
 
     Every method takes the owner first; a task is only ever reachable by the
-    owner it was created for.
+    owner it was created for. ``replica`` is the id this process's leases
+    carry: a write it makes to a task it holds renews the lease for free.
     """
 
     def __init__(
         self,
         backend: StorageBackend,
-        settings: Settings | None = None,
+        policy: StorePolicy | None = None,
         *,
+        replica: str = PROCESS_REPLICA_ID,
         max_retries: int = 8,
     ) -> None:
         self.backend = backend
-        self.settings = settings if settings is not None else Settings()
+        self.policy = policy if policy is not None else StorePolicy()
+        self.replica = replica
         self.max_retries = max_retries
 
     @property
@@ -116,12 +115,12 @@ class TaskStore:
         value it actually used.
         """
         if requested_ms is None:
-            return self.settings.default_ttl_ms
+            return self.policy.default_ttl_ms
         if isinstance(requested_ms, bool) or not isinstance(requested_ms, int):
             raise InvalidArgument("ttl must be an integer number of milliseconds")
         if requested_ms < 1:
             raise InvalidArgument("ttl must be at least 1 millisecond")
-        ceiling = self.settings.max_ttl_ms
+        ceiling = self.policy.max_ttl_ms
         return requested_ms if ceiling is None else min(requested_ms, ceiling)
 
     # ------------------------------------------------------------------ reads
@@ -144,9 +143,9 @@ class TaskStore:
             raise InvalidArgument("owner must not be empty")
         if tool_error_status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
             raise InvalidArgument("tool_error_status must be failed or completed")
-        self._check_size("tool arguments", request.arguments, self.settings.max_arguments_bytes)
+        self._check_size("tool arguments", request.arguments, self.policy.max_arguments_bytes)
         ttl = self.effective_ttl_ms(ttl_ms)
-        quota = self.settings.max_active_tasks_per_owner or None
+        quota = self.policy.max_active_tasks_per_owner or None
         for _ in range(3):  # an id collision needs 2**130 luck; retrying is still right
             now = self.clock()
             record = TaskRecord(
@@ -156,11 +155,11 @@ class TaskStore:
                 last_updated_at_ms=now,
                 ttl_ms=ttl,
                 expires_at_ms=None if ttl is None else now + ttl,
-                poll_interval_ms=self.settings.poll_interval_ms,
+                poll_interval_ms=self.policy.poll_interval_ms,
                 request=request,
                 tool_error_status=tool_error_status,
                 lease_owner=leased_by,
-                lease_expires_at_ms=None if leased_by is None else now + self.settings.lease_ms,
+                lease_expires_at_ms=None if leased_by is None else now + self.policy.lease_ms,
                 version=1,
             )
             with backend_errors():
@@ -186,7 +185,7 @@ class TaskStore:
         self, owner: str, *, cursor: str | None = None, limit: int | None = None
     ) -> TaskPage:
         """One page of the owner's live tasks, newest first. One request."""
-        page_size = self.settings.list_page_size
+        page_size = self.policy.list_page_size
         if limit is not None:
             page_size = max(1, min(limit, page_size))
         with backend_errors():
@@ -204,7 +203,8 @@ class TaskStore:
     async def settle_orphan(self, record: TaskRecord) -> TaskRecord:
         """``record``, or, if its replica's lease ran out, the task failed for that.
 
-        The one place the orphan rule is applied (see :mod:`.leases`): every
+        The one place the orphan rule (:func:`.changes.orphan_failure`) is
+        applied: every
         read goes through it, and so does the orphan sweep. Free unless the
         task is an orphan; then one conditional write, which exactly one
         replica wins.
@@ -227,12 +227,8 @@ class TaskStore:
         Returns the record unchanged when another replica holds the lease
         now; raises ``TaskTerminal`` when the task has finished meanwhile.
         """
-        change = changes.lease_renewal(holder, self.clock, self.settings.lease_ms)
+        change = changes.lease_renewal(holder, self.clock, self.policy.lease_ms)
         return await self._change(record.owner, record.task_id, change, record)
-
-    def decode(self, stored: StoredRecord) -> TaskRecord:
-        """The task a backend record holds (``TaskNotFound`` if it expired)."""
-        return self._decode(stored, stored.owner, stored.task_id)
 
     # ------------------------------------------------------------------ changes
 
@@ -269,11 +265,11 @@ class TaskStore:
         created to use for tool errors (``failed`` or ``completed``).
         """
         result = dict(result)
-        self._check_size("result", result, self.settings.max_result_bytes)
+        self._check_size("result", result, self.policy.max_result_bytes)
         self._check_message(status_message)
         why = None
         if result.get("isError"):
-            limit = self.settings.max_status_message_bytes
+            limit = self.policy.max_status_message_bytes
             why = _truncate_utf8(changes.tool_error_message(result), limit)
         change = changes.completion(result, status_message, why)
         return await self._change(owner, task_id, change, known)
@@ -291,11 +287,11 @@ class TaskStore:
         error = dict(error)
         if not isinstance(error.get("code"), int) or not isinstance(error.get("message"), str):
             raise InvalidArgument("error must be a JSON-RPC error object with code and message")
-        self._check_size("error", error, self.settings.max_error_bytes)
+        self._check_size("error", error, self.policy.max_error_bytes)
         message = status_message if status_message is not None else error["message"]
         if not message.strip():
             message = f"The task failed with error {error['code']}"
-        message = _truncate_utf8(message, self.settings.max_status_message_bytes)
+        message = _truncate_utf8(message, self.policy.max_status_message_bytes)
         return await self._change(owner, task_id, changes.failure(error, message), known)
 
     async def cancel(
@@ -327,7 +323,7 @@ class TaskStore:
         if not requests:
             raise InvalidArgument("at least one input request is needed")
         payload = {key: value.model_dump() for key, value in requests.items()}
-        self._check_size("input requests", payload, self.settings.max_input_bytes)
+        self._check_size("input requests", payload, self.policy.max_input_bytes)
         self._check_message(status_message)
         change = changes.input_request(requests, status_message)
         return await self._change(owner, task_id, change, known)
@@ -342,7 +338,7 @@ class TaskStore:
         is answered it moves back to ``working``, where its tool resumes.
         """
         responses = dict(responses)
-        self._check_size("input responses", responses, self.settings.max_input_bytes)
+        self._check_size("input responses", responses, self.policy.max_input_bytes)
         outcome: dict[str, frozenset[str]] = {}
         change = changes.input_delivery(responses, outcome)
         record = await self._change(owner, task_id, change, None)
@@ -351,26 +347,31 @@ class TaskStore:
 
     # ------------------------------------------------------------------ upkeep
 
-    async def run_expiry_sweeper(self) -> None:
-        """Remove expired records every ``sweep_interval_seconds``, until cancelled.
+    @property
+    def expires_natively(self) -> bool:
+        """Whether the backend removes expired records itself (no sweep needed)."""
+        return self.backend.expires_natively
 
-        Run it in the server's task group. Correctness never depends on it
-        (reads filter expiry); it only returns memory and storage. Backends
-        that expire records natively are left alone. A failed sweep is
-        logged and retried at the next interval, never fatal.
+    async def sweep_expired(self) -> int:
+        """Remove expired records once; returns how many. One backend sweep."""
+        with backend_errors():
+            return await self.backend.sweep_expired()
+
+    async def orphan_page(self, *, limit: int, cursor: str | None = None) -> TaskPage:
+        """One page of candidate orphans across all owners, for the orphan sweep. One request.
+
+        The records are unfinished tasks whose lease has run out as the
+        backend sees it; :meth:`settle_orphan` decides. Expired ones are left out.
         """
-        if self.backend.expires_natively:
-            return
-        interval = self.settings.sweep_interval_seconds
-        while True:
-            await anyio.sleep(interval)
+        with backend_errors():
+            page = await self.backend.list_stale(limit=limit, cursor=cursor)
+        records = []
+        for stored in page.records:
             try:
-                removed = await self.backend.sweep_expired()
-            except BackendError as exc:
-                logger.warning("expiry sweep failed: %s", exc)
-                continue
-            if removed:
-                logger.debug("expiry sweep removed %d tasks", removed)
+                records.append(self._decode(stored, stored.owner, stored.task_id))
+            except TaskNotFound:
+                continue  # expired: nobody can see it, the expiry sweep removes it
+        return TaskPage(records, page.next_cursor)
 
     # ------------------------------------------------------------------ internals
 
@@ -385,9 +386,9 @@ class TaskStore:
                 return current
             now = max(self.clock(), current.last_updated_at_ms)
             stamp: dict[str, Any] = {"version": current.version + 1, "last_updated_at_ms": now}
-            if updated.is_active and updated.lease_owner == self.settings.replica:
+            if updated.is_active and updated.lease_owner == self.replica:
                 # Any write by the lease holder renews its lease at no extra cost.
-                stamp["lease_expires_at_ms"] = now + self.settings.lease_ms
+                stamp["lease_expires_at_ms"] = now + self.policy.lease_ms
             updated = updated.model_copy(update=stamp)
             with backend_errors():
                 try:
@@ -416,10 +417,8 @@ class TaskStore:
     def _check_message(self, message: str | None) -> None:
         if message is not None:
             size = len(message.encode())
-            if size > self.settings.max_status_message_bytes:
-                raise PayloadTooLarge(
-                    "status message", size, self.settings.max_status_message_bytes
-                )
+            if size > self.policy.max_status_message_bytes:
+                raise PayloadTooLarge("status message", size, self.policy.max_status_message_bytes)
 
 
 def _truncate_utf8(text: str, limit: int) -> str:

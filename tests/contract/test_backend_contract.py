@@ -7,7 +7,7 @@ import pytest
 
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
 from mcp_tasks_server.backends.base import encode_cursor
-from mcp_tasks_server.errors import (
+from mcp_tasks_server.backends.errors import (
     InvalidCursor,
     QuotaExceeded,
     RecordExists,

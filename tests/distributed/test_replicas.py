@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from mcp_tasks_server import Settings, TaskStore, ToolRequest
-from mcp_tasks_server.leases import STOPPED_MESSAGE
+from mcp_tasks_server.changes import STOPPED_MESSAGE
 from mcp_tasks_server.owner import LOCAL
 from tests.distributed.cluster import (
     SERVER,
@@ -30,6 +30,7 @@ from tests.distributed.cluster import (
     stored_tasks,
 )
 from tests.dynamodb_servers import DynamoDbServer, local_session
+from tests.support.factories import make_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.dynamodb]
 
@@ -110,7 +111,7 @@ async def test_listing_shows_tasks_another_replica_stored(
         backend = DynamoDbBackend(
             table, endpoint_url=dynamodb_local.endpoint, session=local_session()
         )
-        return TaskStore(backend, Settings(backend="dynamodb", replica_id=name))
+        return make_store(backend, Settings(backend="dynamodb", replica_id=name))
 
     store_a, store_b = replica_store("a"), replica_store("b")
     try:

@@ -19,6 +19,7 @@ from tests.dynamodb_servers import (
     sync_client,
     unavailable,
 )
+from tests.support.factories import make_store
 
 try:
     from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
@@ -51,7 +52,7 @@ def store_for(backend: DynamoDbBackend) -> Any:
     """Builds a TaskStore over the backend with the given settings."""
 
     def build(**settings: Any) -> TaskStore:
-        return TaskStore(backend, Settings(backend="dynamodb", **settings))
+        return make_store(backend, Settings(backend="dynamodb", **settings))
 
     return build
 

@@ -29,10 +29,11 @@ from mcp_tasks_server.backends.dynamodb_errors import (
     translate_client_error,
     translate_transport_error,
 )
-from mcp_tasks_server.errors import BackendUnavailable, RecordTooLarge
+from mcp_tasks_server.backends.errors import BackendUnavailable, RecordTooLarge
 from mcp_tasks_server.model import new_task_id
 from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, local_session
+from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,7 @@ def result_of(length: int) -> dict[str, Any]:
 async def test_result_just_under_the_cap_round_trips_byte_identical(
     backend: DynamoDbBackend, raw: Any
 ) -> None:
-    store = TaskStore(backend, Settings(max_result_bytes=CAP + 10_000))
+    store = make_store(backend, Settings(max_result_bytes=CAP + 10_000))
     assert backend.max_item_bytes == CAP
     task = await store.create("alice", REQUEST)
     # A result far too big reports the item's size, which tells the largest that fits.
@@ -76,7 +77,7 @@ async def test_result_just_under_the_cap_round_trips_byte_identical(
 async def test_result_one_byte_over_the_cap_is_refused_and_nothing_is_written(
     backend: DynamoDbBackend,
 ) -> None:
-    store = TaskStore(backend, Settings(max_result_bytes=CAP + 10_000))
+    store = make_store(backend, Settings(max_result_bytes=CAP + 10_000))
     task = await store.create("alice", REQUEST)
     with pytest.raises(PayloadTooLarge) as too_big:
         await store.complete("alice", task.task_id, result_of(CAP), known=task)
@@ -121,7 +122,7 @@ def test_dynamodb_size_refusal_becomes_record_too_large() -> None:
 async def test_tampered_cursor_is_a_clear_error(
     backend: DynamoDbBackend, clock: ManualClock
 ) -> None:
-    store = TaskStore(backend, Settings(list_page_size=2))
+    store = make_store(backend, Settings(list_page_size=2))
     for _ in range(3):
         clock.advance(1)
         await store.create("alice", REQUEST)

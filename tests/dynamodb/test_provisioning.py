@@ -17,6 +17,7 @@ from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.cli import main
 from mcp_tasks_server.errors import ConfigError
 from tests.dynamodb_servers import DynamoDbServer, delete_table, sync_client
+from tests.support.factories import make_store
 
 
 @pytest.fixture
@@ -239,7 +240,7 @@ def test_tasks_survive_a_restart_of_the_server(
         settings = load_settings()
         backend = build_backend(settings)
         assert isinstance(backend, DynamoDbBackend)
-        return backend, TaskStore(backend, settings)
+        return backend, make_store(backend, settings)
 
     async def first_life() -> Any:
         backend, store = start_server()

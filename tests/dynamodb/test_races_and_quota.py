@@ -11,10 +11,11 @@ import pytest
 from mcp_tasks_server import QuotaExceeded, Settings, TaskStore, TaskTerminal, ToolRequest
 from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
-from mcp_tasks_server.errors import RecordExists
+from mcp_tasks_server.backends.errors import RecordExists
 from mcp_tasks_server.model import new_task_id
 from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, local_session
+from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio
 
@@ -88,7 +89,7 @@ async def test_racing_creates_on_two_replicas_never_exceed_the_quota(
     backend: DynamoDbBackend, replica: DynamoDbBackend, raw: Any
 ) -> None:
     settings = Settings(max_active_tasks_per_owner=5)
-    stores = [TaskStore(backend, settings), TaskStore(replica, settings)]
+    stores = [make_store(backend, settings), make_store(replica, settings)]
     accepted: list[str] = []
     refused = 0
 
@@ -117,7 +118,7 @@ async def test_racing_creates_on_two_replicas_never_exceed_the_quota(
 async def test_expired_active_tasks_stop_counting_toward_the_quota(
     backend: DynamoDbBackend, clock: ManualClock, raw: Any
 ) -> None:
-    store = TaskStore(backend, Settings(max_active_tasks_per_owner=3))
+    store = make_store(backend, Settings(max_active_tasks_per_owner=3))
     expiring = [await store.create("alice", REQUEST, ttl_ms=1_000) for _ in range(2)]
     lasting = await store.create("alice", REQUEST, ttl_ms=3_600_000)
     with pytest.raises(QuotaExceeded):
@@ -144,7 +145,7 @@ async def test_expired_active_tasks_stop_counting_toward_the_quota(
 async def test_quota_refusal_without_expired_entries_costs_one_request(
     backend: DynamoDbBackend,
 ) -> None:
-    store = TaskStore(backend, Settings(max_active_tasks_per_owner=1))
+    store = make_store(backend, Settings(max_active_tasks_per_owner=1))
     await store.create("alice", REQUEST)
     before = backend.request_count
     with pytest.raises(QuotaExceeded):

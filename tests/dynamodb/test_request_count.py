@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from mcp_tasks_server import Settings, TaskStore, ToolRequest
+from mcp_tasks_server import Settings, ToolRequest
 from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
-from mcp_tasks_server.errors import VersionConflict
+from mcp_tasks_server.backends.errors import VersionConflict
 from mcp_tasks_server.model import new_task_id
 from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, open_backend
+from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +54,7 @@ async def test_each_store_operation_is_one_request(
     async with open_backend(dynamodb_server, clock, track_active=track_active) as backend:
         wire = WireCounter()
         await wire.attach(backend)
-        store = TaskStore(backend, Settings(max_active_tasks_per_owner=10 if track_active else 0))
+        store = make_store(backend, Settings(max_active_tasks_per_owner=10 if track_active else 0))
         write = "TransactWriteItems" if track_active else "PutItem"
 
         created: list[Any] = []

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 def _service(backend: MemoryBackend) -> TaskService:
     store = TaskStore(backend)
-    return TaskService(store, Runner(store))
+    return TaskService(store, Runner(store, Settings()))
 
 
 def _owner(principal: str) -> Owner:

@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.backends.memory import MemoryBackend
-from mcp_tasks_server.leases import STOPPED_MESSAGE
+from mcp_tasks_server.changes import STOPPED_MESSAGE
 from mcp_tasks_server.model import ToolRequest
 from mcp_tasks_server.owner import LOCAL
 from mcp_tasks_server.protocol import Tasks

@@ -34,7 +34,7 @@ already in place counts as done, so a retried request never duplicates a task.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aioboto3
 from botocore.exceptions import ClientError
@@ -76,9 +76,8 @@ from mcp_tasks_server.backends.dynamodb_requests import (
     same_quota_entry,
     stale_scan,
 )
-from mcp_tasks_server.errors import (
+from mcp_tasks_server.backends.errors import (
     BackendUnavailable,
-    ConfigError,
     QuotaExceeded,
     RecordExists,
     RecordNotFound,
@@ -86,9 +85,6 @@ from mcp_tasks_server.errors import (
     VersionConflict,
 )
 from mcp_tasks_server.model import now_ms
-
-if TYPE_CHECKING:
-    from mcp_tasks_server.settings import Settings
 
 __all__ = ["AccessDenied", "DynamoDbBackend", "DynamoDbError", "TableNotFound"]
 
@@ -147,31 +143,6 @@ class DynamoDbBackend(DynamoDbConnection):
             clock=clock,
         )
         self.track_active = track_active
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, session: aioboto3.Session | None = None, clock: Clock = now_ms
-    ) -> DynamoDbBackend:
-        """The backend ``MCP_TASKS_DYNAMODB_*`` describe; region and credentials come from AWS."""
-        quota = settings.max_active_tasks_per_owner
-        if quota > MAX_TRACKED_ACTIVE:
-            raise ConfigError(
-                f"MCP_TASKS_MAX_ACTIVE_TASKS_PER_OWNER={quota} is too large for the DynamoDB "
-                f"backend, which enforces at most {MAX_TRACKED_ACTIVE} (0 disables the quota)"
-            )
-        return cls(
-            settings.dynamodb_table,
-            endpoint_url=settings.dynamodb_endpoint,
-            region_name=settings.dynamodb_region,
-            session=session,
-            max_pool_connections=settings.dynamodb_max_pool_connections,
-            timeout_seconds=settings.dynamodb_timeout_seconds,
-            max_attempts=settings.dynamodb_max_attempts,
-            retry_mode=settings.dynamodb_retry_mode,
-            max_item_bytes=settings.dynamodb_max_item_bytes,
-            track_active=quota > 0,
-            clock=clock,
-        )
 
     # ------------------------------------------------------------ operations
 

@@ -25,7 +25,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from mcp_tasks_server.errors import BackendError, BackendUnavailable, RecordTooLarge
+from mcp_tasks_server.backends.errors import BackendError, BackendUnavailable, RecordTooLarge
 
 __all__ = [
     "AccessDenied",

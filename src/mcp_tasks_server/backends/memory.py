@@ -31,7 +31,7 @@ from mcp_tasks_server.backends.base import (
     decode_cursor,
     encode_cursor,
 )
-from mcp_tasks_server.errors import (
+from mcp_tasks_server.backends.errors import (
     CapacityExceeded,
     QuotaExceeded,
     RecordExists,

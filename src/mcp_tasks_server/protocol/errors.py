@@ -10,14 +10,13 @@ from __future__ import annotations
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
 
+from mcp_tasks_server.backends.errors import InvalidCursor, QuotaExceeded
 from mcp_tasks_server.errors import (
     ConcurrentModification,
     InvalidArgument,
-    InvalidCursor,
     InvalidTransition,
     ListingNotAllowed,
     PayloadTooLarge,
-    QuotaExceeded,
     ResultNotReady,
     ServerShuttingDown,
     StorageFull,

@@ -50,8 +50,9 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
-from mcp_tasks_server.backends import StorageBackend, build_backend
-from mcp_tasks_server.context import StoredTaskContext, TaskContext
+from mcp_tasks_server.backends import StorageBackend
+from mcp_tasks_server.changes import INTERNAL_ERROR
+from mcp_tasks_server.context import TaskContext
 from mcp_tasks_server.errors import ProtocolFailure
 from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.owner import Owner, bind_owner
@@ -60,11 +61,13 @@ from mcp_tasks_server.protocol.extension import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
 from mcp_tasks_server.protocol.legacy import LegacyTasksMiddleware
 from mcp_tasks_server.protocol.legacy_channel import LegacyChannels
+from mcp_tasks_server.protocol.storage import build_backend
 from mcp_tasks_server.protocol.tools import install_task_tools
 from mcp_tasks_server.runner import Invoke, Runner
 from mcp_tasks_server.service import TaskService
 from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.task_context import StoredTaskContext
 
 __all__ = ["InlineTaskContext", "TaskSupport", "TaskTool", "Tasks"]
 
@@ -99,8 +102,10 @@ class Tasks:
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.backend = backend if backend is not None else build_backend(self.settings)
-        self.store = TaskStore(self.backend, self.settings)
-        self.runner = Runner(self.store)
+        self.store = TaskStore(
+            self.backend, self.settings.store_policy(), replica=self.settings.replica
+        )
+        self.runner = Runner(self.store, self.settings)
         self.service = TaskService(self.store, self.runner)
         # State the 2025-11-25 adapters share: built once, handed to each of them.
         self.channels = LegacyChannels()
@@ -263,7 +268,9 @@ class Tasks:
             finally:
                 _CURRENT_TASK.reset(token)
             if not isinstance(result, CallToolResult):
-                raise ProtocolFailure(-32603, "The tool asked for input the task flow cannot relay")
+                raise ProtocolFailure(
+                    INTERNAL_ERROR, "The tool asked for input the task flow cannot relay"
+                )
             return _result_json(result)
 
         return run
