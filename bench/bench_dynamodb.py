@@ -63,7 +63,7 @@ from mcp_tasks_server.backends.dynamodb_items import (  # noqa: E402
     partition_key,
     task_key,
 )
-from mcp_tasks_server.model import TaskRecord, ToolRequest, new_task_id, now_ms  # noqa: E402
+from mcp_tasks_server.core.model import TaskRecord, ToolRequest, new_task_id, now_ms  # noqa: E402
 
 Op = Callable[[int], Awaitable[Any]]
 POOL = 200

@@ -56,7 +56,7 @@ from mcp_tasks_server.backends.dynamodb_items import (
     number,
     task_key,
 )
-from mcp_tasks_server.model import TaskRecord, ToolRequest, new_task_id, now_ms
+from mcp_tasks_server.core.model import TaskRecord, ToolRequest, new_task_id, now_ms
 
 SIDES = ("backend.replace", "raw PutItem", "raw UpdateItem")
 POOL = 200

@@ -43,9 +43,9 @@ from common import Spread, exit_on_sigterm, machine_info, machine_lines, write_j
 
 from mcp_tasks_server import Settings, Tasks
 from mcp_tasks_server.backends import MemoryBackend
-from mcp_tasks_server.context import StoredTaskContext
-from mcp_tasks_server.model import ToolRequest, now_ms
-from mcp_tasks_server.owner import bind_owner
+from mcp_tasks_server.core.model import ToolRequest, now_ms
+from mcp_tasks_server.core.owner import bind_owner
+from mcp_tasks_server.runtime.context import StoredTaskContext
 
 RESULT = {
     "content": [{"type": "text", "text": "done"}],

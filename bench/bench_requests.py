@@ -43,12 +43,12 @@ from zero_tools import register
 
 from mcp_tasks_server import Settings, Tasks
 from mcp_tasks_server.backends import MemoryBackend, StorageBackend
-from mcp_tasks_server.context import StoredTaskContext
-from mcp_tasks_server.errors import TaskTerminal
-from mcp_tasks_server.leases import sweep_orphans
-from mcp_tasks_server.model import ToolRequest
-from mcp_tasks_server.owner import bind_owner
-from mcp_tasks_server.server import http_app
+from mcp_tasks_server.core.errors import TaskTerminal
+from mcp_tasks_server.core.model import ToolRequest
+from mcp_tasks_server.core.owner import bind_owner
+from mcp_tasks_server.runtime.context import StoredTaskContext
+from mcp_tasks_server.runtime.sweepers import sweep_orphans
+from mcp_tasks_server.server.build import http_app
 
 RESULT = {"content": [{"type": "text", "text": "done"}], "isError": False}
 REQUEST = ToolRequest(name="zero_task", arguments={})

@@ -11,7 +11,7 @@ tools, copy this file and build your server the way the README's library
 section shows.
 """
 
-from mcp_tasks_server.server import build_server
+from mcp_tasks_server.server.build import build_server
 from mcp_tasks_server.settings import load_settings
 
 mcp = build_server(load_settings())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_tasks_server.model import now_ms
+from mcp_tasks_server.core.model import now_ms
 
 
 class ManualClock:

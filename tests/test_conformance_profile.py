@@ -18,9 +18,9 @@ from mcp import Client
 from mcp_types import InputRequiredResult
 
 from mcp_tasks_server import Settings
-from mcp_tasks_server.profiles import examples
-from mcp_tasks_server.profiles.conformance import TOOL_NAMES
 from mcp_tasks_server.server import build_server
+from mcp_tasks_server.server.profiles import examples
+from mcp_tasks_server.server.profiles.conformance import TOOL_NAMES
 from tests.protocol.modern_client import (
     CreatedTask,
     TasksClient,

@@ -8,7 +8,7 @@ import anyio
 import pytest
 from rich.console import Console
 
-from mcp_tasks_server.demo import run_demo
+from mcp_tasks_server.server.demo import run_demo
 
 pytestmark = pytest.mark.anyio
 

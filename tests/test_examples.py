@@ -11,9 +11,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 
 from mcp_tasks_server import Settings
-from mcp_tasks_server.profiles import examples
 from mcp_tasks_server.protocol import Tasks
 from mcp_tasks_server.server import build_server
+from mcp_tasks_server.server.profiles import examples
 from tests.protocol.harness import RawHttp, serve_http
 
 pytestmark = pytest.mark.anyio

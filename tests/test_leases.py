@@ -13,17 +13,18 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_tasks_server import InputRequest, MemoryBackend, Settings, TaskStatus, TaskStore, leases
+from mcp_tasks_server import InputRequest, MemoryBackend, Settings, TaskStatus, TaskStore
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
 from mcp_tasks_server.backends.errors import BackendUnavailable
-from mcp_tasks_server.changes import ORPHAN_ERROR, STOPPED_MESSAGE
-from mcp_tasks_server.errors import ServerShuttingDown
-from mcp_tasks_server.leases import sweep_orphans
-from mcp_tasks_server.model import ToolRequest
-from mcp_tasks_server.owner import LOCAL
-from mcp_tasks_server.runner import Runner
-from mcp_tasks_server.service import TaskService
-from mcp_tasks_server.task_context import StoredTaskContext
+from mcp_tasks_server.core.errors import ServerShuttingDown
+from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR, STOPPED_MESSAGE
+from mcp_tasks_server.core.model import ToolRequest
+from mcp_tasks_server.core.owner import LOCAL
+from mcp_tasks_server.runtime import sweepers
+from mcp_tasks_server.runtime.runner import Runner
+from mcp_tasks_server.runtime.service import TaskService
+from mcp_tasks_server.runtime.sweepers import sweep_orphans
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from tests.clock import ManualClock
 from tests.support.factories import make_store
 
@@ -129,8 +130,8 @@ async def test_orphan_sweep_fails_tasks_nobody_reads() -> None:
 async def test_a_pass_longer_than_one_sweep_resumes_where_the_last_sweep_stopped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(leases, "SWEEP_PAGE_SIZE", 1)
-    monkeypatch.setattr(leases, "SWEEP_MAX_PAGES", 2)
+    monkeypatch.setattr(sweepers, "SWEEP_PAGE_SIZE", 1)
+    monkeypatch.setattr(sweepers, "SWEEP_MAX_PAGES", 2)
     clock = ManualClock()
     store = make_store(MemoryBackend(clock=clock), replica_settings("sweeper"))
     # Healthy tasks sort before the orphan, more of them than one sweep examines.

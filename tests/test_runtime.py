@@ -16,12 +16,12 @@ from mcp_tasks_server import (
     TaskTerminal,
     ToolRequest,
 )
-from mcp_tasks_server.changes import STOPPED_MESSAGE
-from mcp_tasks_server.errors import ListingNotAllowed, ProtocolFailure, ResultNotReady
-from mcp_tasks_server.owner import ANONYMOUS, LOCAL, bind_owner
-from mcp_tasks_server.runner import Runner
-from mcp_tasks_server.service import TaskService
-from mcp_tasks_server.task_context import StoredTaskContext
+from mcp_tasks_server.core.errors import ListingNotAllowed, ProtocolFailure, ResultNotReady
+from mcp_tasks_server.core.lifecycle import STOPPED_MESSAGE
+from mcp_tasks_server.core.owner import ANONYMOUS, LOCAL, bind_owner
+from mcp_tasks_server.runtime.runner import Runner
+from mcp_tasks_server.runtime.service import TaskService
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio

@@ -18,11 +18,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateBoundary
 
 from mcp_tasks_server import Settings
-from mcp_tasks_server.cli import build_parser, main
-from mcp_tasks_server.errors import ConfigError
-from mcp_tasks_server.logs import JsonLogFormatter
+from mcp_tasks_server.core.errors import ConfigError
 from mcp_tasks_server.protocol import Tasks
 from mcp_tasks_server.server import build_server, load_tools, transport_security
+from mcp_tasks_server.server.cli import build_parser, main
+from mcp_tasks_server.server.logs import JsonLogFormatter
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = Settings(shutdown_grace_seconds=0)
@@ -215,7 +215,7 @@ def test_log_lines_are_json_objects() -> None:
 
 
 def test_serve_is_the_default_command() -> None:
-    from mcp_tasks_server.cli import _with_default_command
+    from mcp_tasks_server.server.cli import _with_default_command
 
     parser = build_parser()
     assert _with_default_command(parser, []) == ["serve"]
@@ -227,7 +227,7 @@ def test_serve_is_the_default_command() -> None:
 def test_serve_errors_are_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("mcp_tasks_server.server.configure_logging", lambda level: None)
+    monkeypatch.setattr("mcp_tasks_server.server.build.configure_logging", lambda level: None)
     assert main(["--tools", "no_such_module_anywhere:server"]) == 2
     assert main(["serve", "--transport", "http", "--host", "0.0.0.0"]) == 2
     monkeypatch.setenv("MCP_TASKS_PORT", "not-a-port")

@@ -20,7 +20,7 @@ from mcp_tasks_server import (
     TaskStore,
     ToolRequest,
 )
-from mcp_tasks_server.model import TERMINAL_STATUSES, is_valid_task_id, new_task_id
+from mcp_tasks_server.core.model import TERMINAL_STATUSES, is_valid_task_id, new_task_id
 from tests.support.factories import make_store
 
 ALL = list(TaskStatus)

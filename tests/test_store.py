@@ -23,8 +23,8 @@ from mcp_tasks_server import (
     TaskTerminal,
     ToolRequest,
 )
-from mcp_tasks_server.leases import run_expiry_sweeper
-from mcp_tasks_server.model import new_task_id
+from mcp_tasks_server.core.model import new_task_id
+from mcp_tasks_server.runtime.sweepers import run_expiry_sweeper
 from tests.clock import ManualClock
 from tests.support.factories import make_store as store_with
 

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mcp_tasks_server.backends import MemoryBackend, StorageBackend, StoredRecord
     from mcp_tasks_server.backends.errors import InvalidCursor, QuotaExceeded
-    from mcp_tasks_server.context import TaskContext
-    from mcp_tasks_server.errors import (
+    from mcp_tasks_server.core.errors import (
         ConfigError,
         InvalidArgument,
         InvalidTransition,
@@ -36,11 +35,18 @@ if TYPE_CHECKING:
         TaskNotFound,
         TaskTerminal,
     )
-    from mcp_tasks_server.model import InputRequest, Progress, TaskRecord, TaskStatus, ToolRequest
+    from mcp_tasks_server.core.model import (
+        InputRequest,
+        Progress,
+        TaskRecord,
+        TaskStatus,
+        ToolRequest,
+    )
     from mcp_tasks_server.protocol import Tasks, TaskSupport
     from mcp_tasks_server.protocol.storage import build_backend
+    from mcp_tasks_server.runtime.context import TaskContext
     from mcp_tasks_server.settings import Settings, load_settings
-    from mcp_tasks_server.store import InputDelivery, TaskPage, TaskStore
+    from mcp_tasks_server.store.store import InputDelivery, TaskPage, TaskStore
 
 __version__ = metadata.version("mcp-tasks-server")
 
@@ -51,29 +57,29 @@ _EXPORTS: dict[str, str] = {
     "StoredRecord": "mcp_tasks_server.backends",
     "InvalidCursor": "mcp_tasks_server.backends.errors",
     "QuotaExceeded": "mcp_tasks_server.backends.errors",
-    "TaskContext": "mcp_tasks_server.context",
-    "ConfigError": "mcp_tasks_server.errors",
-    "InvalidArgument": "mcp_tasks_server.errors",
-    "InvalidTransition": "mcp_tasks_server.errors",
-    "PayloadTooLarge": "mcp_tasks_server.errors",
-    "StorageFull": "mcp_tasks_server.errors",
-    "StorageUnavailable": "mcp_tasks_server.errors",
-    "TaskError": "mcp_tasks_server.errors",
-    "TaskNotFound": "mcp_tasks_server.errors",
-    "TaskTerminal": "mcp_tasks_server.errors",
-    "InputRequest": "mcp_tasks_server.model",
-    "Progress": "mcp_tasks_server.model",
-    "TaskRecord": "mcp_tasks_server.model",
-    "TaskStatus": "mcp_tasks_server.model",
-    "ToolRequest": "mcp_tasks_server.model",
+    "TaskContext": "mcp_tasks_server.runtime.context",
+    "ConfigError": "mcp_tasks_server.core.errors",
+    "InvalidArgument": "mcp_tasks_server.core.errors",
+    "InvalidTransition": "mcp_tasks_server.core.errors",
+    "PayloadTooLarge": "mcp_tasks_server.core.errors",
+    "StorageFull": "mcp_tasks_server.core.errors",
+    "StorageUnavailable": "mcp_tasks_server.core.errors",
+    "TaskError": "mcp_tasks_server.core.errors",
+    "TaskNotFound": "mcp_tasks_server.core.errors",
+    "TaskTerminal": "mcp_tasks_server.core.errors",
+    "InputRequest": "mcp_tasks_server.core.model",
+    "Progress": "mcp_tasks_server.core.model",
+    "TaskRecord": "mcp_tasks_server.core.model",
+    "TaskStatus": "mcp_tasks_server.core.model",
+    "ToolRequest": "mcp_tasks_server.core.model",
     "Tasks": "mcp_tasks_server.protocol",
     "TaskSupport": "mcp_tasks_server.protocol",
     "build_backend": "mcp_tasks_server.protocol.storage",
     "Settings": "mcp_tasks_server.settings",
     "load_settings": "mcp_tasks_server.settings",
-    "InputDelivery": "mcp_tasks_server.store",
-    "TaskPage": "mcp_tasks_server.store",
-    "TaskStore": "mcp_tasks_server.store",
+    "InputDelivery": "mcp_tasks_server.store.store",
+    "TaskPage": "mcp_tasks_server.store.store",
+    "TaskStore": "mcp_tasks_server.store.store",
 }
 
 

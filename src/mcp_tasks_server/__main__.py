@@ -2,7 +2,7 @@
 
 import sys
 
-from mcp_tasks_server.cli import main
+from mcp_tasks_server.server.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,7 +31,7 @@ from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp_types import CallToolResult, Request, RequestParams, Result
 from pydantic import ConfigDict
 
-from mcp_tasks_server.protocol.wire import PROGRESS_META, TASKS_EXTENSION
+from mcp_tasks_server.protocol.shapes import PROGRESS_META, TASKS_EXTENSION
 
 __all__ = [
     "PROGRESS_META",

@@ -26,9 +26,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mcp_tasks_server.errors import ConfigError
-from mcp_tasks_server.model import PROCESS_REPLICA_ID
-from mcp_tasks_server.store_policy import StorePolicy
+from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.core.model import PROCESS_REPLICA_ID
+
+if typing.TYPE_CHECKING:
+    from mcp_tasks_server.store.policy import StorePolicy
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
@@ -172,6 +174,8 @@ class Settings(BaseSettings):
 
     def store_policy(self) -> StorePolicy:
         """The part of these settings the task store enforces."""
+        from mcp_tasks_server.store.policy import StorePolicy  # the store loads only when used
+
         return StorePolicy(
             default_ttl_ms=self.default_ttl_ms,
             max_ttl_ms=self.max_ttl_ms,

@@ -14,7 +14,7 @@ from mcp_tasks_server.backends.errors import (
     RecordNotFound,
     VersionConflict,
 )
-from mcp_tasks_server.model import new_task_id
+from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
-from mcp_tasks_server.model import new_task_id
+from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio

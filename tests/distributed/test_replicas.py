@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from mcp_tasks_server import Settings, TaskStore, ToolRequest
-from mcp_tasks_server.changes import STOPPED_MESSAGE
-from mcp_tasks_server.owner import LOCAL
+from mcp_tasks_server.core.lifecycle import STOPPED_MESSAGE
+from mcp_tasks_server.core.owner import LOCAL
 from tests.distributed.cluster import (
     SERVER,
     Replica,

@@ -30,7 +30,7 @@ from mcp_tasks_server.backends.dynamodb_errors import (
     translate_transport_error,
 )
 from mcp_tasks_server.backends.errors import BackendUnavailable, RecordTooLarge
-from mcp_tasks_server.model import new_task_id
+from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, local_session
 from tests.support.factories import make_store
@@ -254,7 +254,7 @@ def test_selecting_dynamodb_without_aioboto3_says_what_to_install() -> None:
         "import sys\n"
         "sys.modules['aioboto3'] = None  # as if the extra were not installed\n"
         "from mcp_tasks_server import Settings, build_backend\n"
-        "from mcp_tasks_server.errors import ConfigError\n"
+        "from mcp_tasks_server.core.errors import ConfigError\n"
         "try:\n"
         "    build_backend(Settings(backend='dynamodb'))\n"
         "except ConfigError as exc:\n"

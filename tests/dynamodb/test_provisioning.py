@@ -14,8 +14,8 @@ import pytest
 
 from mcp_tasks_server import TaskStore, ToolRequest, __version__, build_backend, load_settings
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
-from mcp_tasks_server.cli import main
-from mcp_tasks_server.errors import ConfigError
+from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.server.cli import main
 from tests.dynamodb_servers import DynamoDbServer, delete_table, sync_client
 from tests.support.factories import make_store
 

@@ -12,7 +12,7 @@ from mcp_tasks_server import QuotaExceeded, Settings, TaskStore, TaskTerminal, T
 from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.errors import RecordExists
-from mcp_tasks_server.model import new_task_id
+from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, local_session
 from tests.support.factories import make_store

@@ -11,7 +11,7 @@ from mcp_tasks_server import Settings, ToolRequest
 from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.errors import VersionConflict
-from mcp_tasks_server.model import new_task_id
+from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, open_backend
 from tests.support.factories import make_store

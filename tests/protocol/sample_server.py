@@ -13,8 +13,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 
 from mcp_tasks_server import Settings
-from mcp_tasks_server.context import TaskContext
 from mcp_tasks_server.protocol import Tasks
+from mcp_tasks_server.runtime.context import TaskContext
 
 
 def build(settings: Settings | None = None) -> MCPServer[Any]:

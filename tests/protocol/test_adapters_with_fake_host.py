@@ -14,14 +14,15 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.backends import MemoryBackend
-from mcp_tasks_server.model import TaskRecord, TaskStatus, ToolRequest
-from mcp_tasks_server.owner import Owner, bind_owner
-from mcp_tasks_server.protocol import legacy, modern
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.core.owner import Owner, bind_owner
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
-from mcp_tasks_server.protocol.legacy_channel import LegacyChannels
-from mcp_tasks_server.runner import Runner
-from mcp_tasks_server.service import TaskService
-from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.protocol.v2025_11_25 import methods as v2025_11_25
+from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
+from mcp_tasks_server.protocol.v2026_07_28 import methods as v2026_07_28
+from mcp_tasks_server.runtime.runner import Runner
+from mcp_tasks_server.runtime.service import TaskService
+from mcp_tasks_server.store.store import TaskStore
 
 pytestmark = pytest.mark.anyio
 
@@ -76,14 +77,14 @@ async def test_2026_tasks_get_answers_only_the_hosts_caller() -> None:
     record = await alice.service.store.create(alice.caller.key, ToolRequest(name="slow"))
     host: TaskHost = alice
 
-    answer = await modern.get(host, _context(), SimpleNamespace(taskId=record.task_id))
+    answer = await v2026_07_28.get(host, _context(), SimpleNamespace(taskId=record.task_id))
     assert isinstance(answer, dict)
     assert answer["taskId"] == record.task_id
     assert answer["status"] == "working"
 
     mallory: TaskHost = FakeHost(_owner("mallory"), alice.service)  # same storage, other caller
     with pytest.raises(MCPError) as caught:
-        await modern.get(mallory, _context(), SimpleNamespace(taskId=record.task_id))
+        await v2026_07_28.get(mallory, _context(), SimpleNamespace(taskId=record.task_id))
     assert caught.value.error.code == -32602
 
 
@@ -91,7 +92,7 @@ async def test_2025_tools_list_shows_the_task_support_the_host_reports() -> None
     host = FakeHost(
         _owner("alice"), support={"render": TaskSupport.OPTIONAL, "fly": TaskSupport.REQUIRED}
     )
-    middleware = legacy.LegacyTasksMiddleware(host, LegacyChannels())
+    middleware = v2025_11_25.LegacyTasksMiddleware(host, LegacyChannels())
     listed = {"tools": [{"name": "render"}, {"name": "fly"}, {"name": "plain"}]}
 
     async def call_next(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:

@@ -22,9 +22,9 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.backends.memory import MemoryBackend
-from mcp_tasks_server.changes import STOPPED_MESSAGE
-from mcp_tasks_server.model import ToolRequest
-from mcp_tasks_server.owner import LOCAL
+from mcp_tasks_server.core.lifecycle import STOPPED_MESSAGE
+from mcp_tasks_server.core.model import ToolRequest
+from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.protocol import Tasks
 from tests.protocol.legacy_client import LegacyTasks
 from tests.protocol.modern_client import TasksClient, get_task

@@ -15,10 +15,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ElicitRequestParams, ElicitResult, InputRequiredResult
 
 from mcp_tasks_server import Settings
-from mcp_tasks_server.owner import LOCAL
-from mcp_tasks_server.profiles import conformance
+from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.protocol import Tasks
 from mcp_tasks_server.server import build_server
+from mcp_tasks_server.server.profiles import conformance
 from tests.protocol.harness import TASKS_EXTENSION
 from tests.protocol.modern_client import (
     AnyResult,

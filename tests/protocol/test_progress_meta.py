@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from mcp_tasks_server.protocol.wire import PROGRESS_META
+from mcp_tasks_server.protocol.shapes import PROGRESS_META
 from tests.protocol import sample_server
 from tests.protocol.harness import RawHttp, serve_http
 

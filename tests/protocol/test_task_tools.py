@@ -24,8 +24,8 @@ from mcp.shared.exceptions import MCPError as SharedMCPError
 from mcp_types import CallToolResult, TextContent, TextResourceContents
 
 from mcp_tasks_server import Settings
-from mcp_tasks_server.context import TaskContext
 from mcp_tasks_server.protocol import Tasks
+from mcp_tasks_server.runtime.context import TaskContext
 from tests.protocol.harness import RawHttp, serve_http, stdio_server
 
 pytestmark = pytest.mark.anyio
@@ -483,7 +483,7 @@ async def test_a_prefix_renames_the_task_tools_and_the_handle_follows() -> None:
 
 
 def test_a_clash_with_the_servers_own_tool_is_refused_at_install() -> None:
-    from mcp_tasks_server.errors import ConfigError
+    from mcp_tasks_server.core.errors import ConfigError
 
     server: MCPServer[Any] = MCPServer("clash", log_level="WARNING")
 

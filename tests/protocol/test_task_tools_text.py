@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 
 from mcp_tasks_server import Settings, load_settings
-from mcp_tasks_server.errors import ConfigError
-from mcp_tasks_server.model import InputRequest, Progress, TaskRecord, TaskStatus, ToolRequest
-from mcp_tasks_server.protocol.task_text import (
+from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.core.model import InputRequest, Progress, TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.protocol.as_tools.text import (
     HANDLE_SCHEMA,
     TaskToolNames,
     answer_for,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.backends import StorageBackend
-from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.store.store import TaskStore
 
 
 def make_store(backend: StorageBackend, settings: Settings | None = None) -> TaskStore:

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcp_tasks_server.backends.errors import InvalidCursor
-from mcp_tasks_server.model import is_valid_task_id, now_ms
+from mcp_tasks_server.core.model import is_valid_task_id, now_ms
 
 __all__ = ["Clock", "Page", "StorageBackend", "StoredRecord", "decode_cursor", "encode_cursor"]
 

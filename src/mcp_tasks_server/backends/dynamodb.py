@@ -84,7 +84,7 @@ from mcp_tasks_server.backends.errors import (
     RecordTooLarge,
     VersionConflict,
 )
-from mcp_tasks_server.model import now_ms
+from mcp_tasks_server.core.model import now_ms
 
 __all__ = ["AccessDenied", "DynamoDbBackend", "DynamoDbError", "TableNotFound"]
 

@@ -36,7 +36,7 @@ from mcp_tasks_server.backends.dynamodb_errors import (
     translate_client_error,
     translate_transport_error,
 )
-from mcp_tasks_server.model import now_ms
+from mcp_tasks_server.core.model import now_ms
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mcp_tasks_server.errors import TaskError
+from mcp_tasks_server.core.errors import TaskError
 
 if TYPE_CHECKING:
     from mcp_tasks_server.backends.base import StoredRecord

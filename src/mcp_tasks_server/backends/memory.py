@@ -38,7 +38,7 @@ from mcp_tasks_server.backends.errors import (
     RecordNotFound,
     VersionConflict,
 )
-from mcp_tasks_server.model import now_ms
+from mcp_tasks_server.core.model import now_ms
 
 __all__ = ["MemoryBackend"]
 

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.host import TaskSupport
-    from mcp_tasks_server.protocol.install import InlineTaskContext, Tasks, TaskTool
+    from mcp_tasks_server.protocol.tasks import InlineTaskContext, Tasks, TaskTool
 
 __all__ = ["InlineTaskContext", "TaskSupport", "TaskTool", "Tasks"]
 
 _EXPORTS = {
-    "InlineTaskContext": "mcp_tasks_server.protocol.install",
+    "InlineTaskContext": "mcp_tasks_server.protocol.tasks",
     "TaskSupport": "mcp_tasks_server.protocol.host",
-    "TaskTool": "mcp_tasks_server.protocol.install",
-    "Tasks": "mcp_tasks_server.protocol.install",
+    "TaskTool": "mcp_tasks_server.protocol.tasks",
+    "Tasks": "mcp_tasks_server.protocol.tasks",
 }
 
 

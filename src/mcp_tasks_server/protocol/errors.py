@@ -11,7 +11,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
 
 from mcp_tasks_server.backends.errors import InvalidCursor, QuotaExceeded
-from mcp_tasks_server.errors import (
+from mcp_tasks_server.core.errors import (
     ConcurrentModification,
     InvalidArgument,
     InvalidTransition,

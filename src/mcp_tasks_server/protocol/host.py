@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from mcp_tasks_server.model import TaskRecord, TaskStatus
-from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus
+from mcp_tasks_server.core.owner import Owner
 
 if TYPE_CHECKING:
     from mcp.server.context import HandlerResult, ServerRequestContext
     from mcp.server.mcpserver import Context, MCPServer
 
-    from mcp_tasks_server.service import TaskService
+    from mcp_tasks_server.runtime.service import TaskService
     from mcp_tasks_server.settings import Settings
 
 __all__ = ["Handler", "TaskHost", "TaskSupport"]

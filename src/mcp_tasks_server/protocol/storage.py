@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mcp_tasks_server.backends.base import StorageBackend
 from mcp_tasks_server.backends.memory import MemoryBackend
-from mcp_tasks_server.errors import ConfigError
+from mcp_tasks_server.core.errors import ConfigError
 from mcp_tasks_server.settings import Settings
 
 __all__ = ["build_backend"]

@@ -98,11 +98,11 @@ from mcp_types import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-from mcp_tasks_server.errors import TaskError, TaskTerminal
-from mcp_tasks_server.model import TaskStatus
+from mcp_tasks_server.core.errors import TaskError, TaskTerminal
+from mcp_tasks_server.core.model import TaskStatus
 from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.errors import to_mcp_error
-from mcp_tasks_server.protocol.wire import TASKS_EXTENSION, modern_task, modern_task_detail
+from mcp_tasks_server.protocol.shapes import TASKS_EXTENSION, modern_task, modern_task_detail
 
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.host import Handler, TaskHost

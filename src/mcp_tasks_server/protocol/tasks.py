@@ -51,23 +51,23 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
 from mcp_tasks_server.backends import StorageBackend
-from mcp_tasks_server.changes import INTERNAL_ERROR
-from mcp_tasks_server.context import TaskContext
-from mcp_tasks_server.errors import ProtocolFailure
-from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
-from mcp_tasks_server.owner import Owner, bind_owner
+from mcp_tasks_server.core.errors import ProtocolFailure
+from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR
+from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.core.owner import Owner, bind_owner
 from mcp_tasks_server.protocol import sdk
-from mcp_tasks_server.protocol.extension import TasksExtension
+from mcp_tasks_server.protocol.as_tools.tools import install_task_tools
+from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
-from mcp_tasks_server.protocol.legacy import LegacyTasksMiddleware
-from mcp_tasks_server.protocol.legacy_channel import LegacyChannels
 from mcp_tasks_server.protocol.storage import build_backend
-from mcp_tasks_server.protocol.tools import install_task_tools
-from mcp_tasks_server.runner import Invoke, Runner
-from mcp_tasks_server.service import TaskService
+from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
+from mcp_tasks_server.protocol.v2025_11_25.methods import LegacyTasksMiddleware
+from mcp_tasks_server.runtime.context import TaskContext
+from mcp_tasks_server.runtime.runner import Invoke, Runner
+from mcp_tasks_server.runtime.service import TaskService
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
-from mcp_tasks_server.store import TaskStore
-from mcp_tasks_server.task_context import StoredTaskContext
+from mcp_tasks_server.store.store import TaskStore
 
 __all__ = ["InlineTaskContext", "TaskSupport", "TaskTool", "Tasks"]
 

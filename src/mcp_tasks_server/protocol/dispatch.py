@@ -47,10 +47,11 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolRequestParams, RequestParams
 from pydantic import ConfigDict, Field, ValidationError
 
-from mcp_tasks_server.protocol import legacy, modern
 from mcp_tasks_server.protocol.host import Handler
-from mcp_tasks_server.protocol.legacy_channel import LegacyChannels
-from mcp_tasks_server.protocol.wire import LEGACY_VERSION, MODERN_VERSION, TASKS_EXTENSION
+from mcp_tasks_server.protocol.shapes import LEGACY_VERSION, MODERN_VERSION, TASKS_EXTENSION
+from mcp_tasks_server.protocol.v2025_11_25 import methods as v2025_11_25
+from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
+from mcp_tasks_server.protocol.v2026_07_28 import methods as v2026_07_28
 
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.host import TaskHost
@@ -99,8 +100,8 @@ class TasksExtension(Extension):
     def __init__(self, host: TaskHost, channels: LegacyChannels) -> None:
         self.host = host
         self._by_version: Mapping[str, Mapping[str, Handler]] = {
-            LEGACY_VERSION: legacy.methods(channels),
-            MODERN_VERSION: modern.METHODS,
+            LEGACY_VERSION: v2025_11_25.methods(channels),
+            MODERN_VERSION: v2026_07_28.METHODS,
         }
 
     def settings(self) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class TasksExtension(Extension):
             if handler is None:
                 raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data=method)
             if version == MODERN_VERSION:
-                modern.require_opt_in(ctx)
+                v2026_07_28.require_opt_in(ctx)
             params = _validate(method, params_type, ctx.params)
             return await handler(self.host, ctx, params)
 
@@ -133,7 +134,7 @@ class TasksExtension(Extension):
         call_next: CallNext,
     ) -> HandlerResult:
         if ctx.protocol_version == MODERN_VERSION:
-            return await modern.intercept_tool_call(self.host, params, ctx, call_next)
+            return await v2026_07_28.intercept_tool_call(self.host, params, ctx, call_next)
         return await call_next(ctx)
 
 

@@ -42,17 +42,17 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcp_tasks_server.errors import InvalidArgument, TaskError, TaskTerminal
-from mcp_tasks_server.model import TaskRecord, TaskStatus
+from mcp_tasks_server.core.errors import InvalidArgument, TaskError, TaskTerminal
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus
 from mcp_tasks_server.protocol.errors import to_mcp_error
 from mcp_tasks_server.protocol.host import Handler
-from mcp_tasks_server.protocol.legacy_channel import LegacyChannels, ResultWait
-from mcp_tasks_server.protocol.wire import (
+from mcp_tasks_server.protocol.shapes import (
     LEGACY_VERSION,
     legacy_result,
     legacy_task,
     with_progress,
 )
+from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels, ResultWait
 
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.host import TaskHost

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mcp_tasks_server.model import TaskStatus
+    from mcp_tasks_server.core.model import TaskStatus
 
 __all__ = [
     "ConcurrentModification",

@@ -21,8 +21,13 @@ from contextlib import contextmanager
 
 from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.errors import BackendUnavailable, CapacityExceeded, RecordTooLarge
-from mcp_tasks_server.errors import PayloadTooLarge, StorageFull, StorageUnavailable, TaskNotFound
-from mcp_tasks_server.model import TaskRecord
+from mcp_tasks_server.core.errors import (
+    PayloadTooLarge,
+    StorageFull,
+    StorageUnavailable,
+    TaskNotFound,
+)
+from mcp_tasks_server.core.model import TaskRecord
 
 __all__ = ["backend_errors", "from_stored", "to_stored"]
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import anyio
 
-from mcp_tasks_server.changes import ORPHAN_ERROR
-from mcp_tasks_server.errors import ListingNotAllowed, ResultNotReady, ServerShuttingDown
-from mcp_tasks_server.model import TaskRecord, TaskStatus, ToolRequest
-from mcp_tasks_server.owner import Owner
-from mcp_tasks_server.runner import Invoke, Runner
-from mcp_tasks_server.store import InputDelivery, TaskPage, TaskStore
+from mcp_tasks_server.core.errors import ListingNotAllowed, ResultNotReady, ServerShuttingDown
+from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.core.owner import Owner
+from mcp_tasks_server.runtime.execution import Execution
+from mcp_tasks_server.runtime.runner import Invoke, Runner
+from mcp_tasks_server.store.store import InputDelivery, TaskPage, TaskStore
 
 __all__ = ["TaskService"]
 
@@ -26,9 +27,13 @@ __all__ = ["TaskService"]
 class TaskService:
     """Create, read, list, cancel, await and answer tasks on behalf of an owner."""
 
-    def __init__(self, store: TaskStore, runner: Runner) -> None:
+    def __init__(
+        self, store: TaskStore, runner: Runner, execution: Execution | None = None
+    ) -> None:
         self.store = store
         self.runner = runner
+        # Where new tasks run: this process's runner unless another execution is given.
+        self.execution: Execution = execution if execution is not None else runner
 
     async def create(
         self,
@@ -45,17 +50,17 @@ class TaskService:
         shutting down refuses new tasks (``ServerShuttingDown``) before it
         stores anything.
         """
-        if not self.runner.accepting:
+        if not self.execution.accepting:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
         record = await self.store.create(
             owner.key,
             request,
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
-            leased_by=self.runner.replica,
+            leased_by=self.execution.lease_holder,
         )
         try:
-            self.runner.start(record, invoke)
+            self.execution.start(record, invoke)
         except ServerShuttingDown:
             # Shutdown began while the task was being stored: it never ran.
             await self.store.fail(owner.key, record.task_id, ORPHAN_ERROR, known=record)

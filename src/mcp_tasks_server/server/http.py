@@ -19,8 +19,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
-from mcp_tasks_server.errors import ConfigError
-from mcp_tasks_server.poll_responses import JsonPolls
+from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.server.poll_responses import JsonPolls
 from mcp_tasks_server.settings import Settings
 
 __all__ = ["http_app", "serve_http", "transport_security"]

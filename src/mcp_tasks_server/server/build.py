@@ -55,13 +55,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 
 from mcp_tasks_server import __version__
-from mcp_tasks_server.errors import ConfigError
-from mcp_tasks_server.logs import configure_logging
+from mcp_tasks_server.core.errors import ConfigError
 from mcp_tasks_server.protocol import Tasks, sdk
-from mcp_tasks_server.protocol.wire import TASKS_EXTENSION
+from mcp_tasks_server.protocol.shapes import TASKS_EXTENSION
+from mcp_tasks_server.server.http import http_app, serve_http, transport_security
+from mcp_tasks_server.server.logs import configure_logging
+from mcp_tasks_server.server.stdio import serve_stdio, take_stdout
 from mcp_tasks_server.settings import Settings
-from mcp_tasks_server.transport_http import http_app, serve_http, transport_security
-from mcp_tasks_server.transport_stdio import serve_stdio, take_stdout
 
 __all__ = [
     "PROFILES",
@@ -77,7 +77,7 @@ __all__ = [
     "transport_security",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("mcp_tasks_server.server")  # one logger for the whole server
 
 SERVER_NAME = "mcp-tasks-server"
 Profile: TypeAlias = Literal["default", "conformance"]
@@ -124,7 +124,7 @@ def build_server(
         )
     tasks = Tasks(settings)
     if profile == "conformance":
-        from mcp_tasks_server.profiles import conformance
+        from mcp_tasks_server.server.profiles import conformance
 
         conformance.register(tasks, server)
     elif loaded is None:
@@ -137,7 +137,7 @@ def build_server(
 
 def _register_examples(tasks: Tasks, server: MCPServer[Any]) -> None:
     """The default profile's example tools, from their own module when it is present."""
-    name = "mcp_tasks_server.profiles.examples"
+    name = "mcp_tasks_server.server.profiles.examples"
     if importlib.util.find_spec(name) is None:
         logger.warning("the example tools (%s) are not installed; serving no example tools", name)
         return

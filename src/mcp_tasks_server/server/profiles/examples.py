@@ -41,8 +41,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
-from mcp_tasks_server.context import TaskContext
 from mcp_tasks_server.protocol import Tasks
+from mcp_tasks_server.runtime.context import TaskContext
 
 __all__ = ["TOOL_NAMES", "register"]
 

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import anyio
 
-from mcp_tasks_server.context import TaskContext
-from mcp_tasks_server.errors import StorageUnavailable
-from mcp_tasks_server.model import InputRequest, Progress, TaskRecord
-from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.core.errors import StorageUnavailable
+from mcp_tasks_server.core.model import InputRequest, Progress, TaskRecord
+from mcp_tasks_server.runtime.context import TaskContext
+from mcp_tasks_server.store.store import TaskStore
 
 __all__ = ["ContextHost", "StoredTaskContext"]
 

@@ -52,18 +52,11 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult
 from pydantic import BaseModel, Field
 
-from mcp_tasks_server.errors import (
-    ConfigError,
-    TaskError,
-    TaskNotFound,
-    TaskTerminal,
-)
-from mcp_tasks_server.model import TaskRecord, TaskStatus
-from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.core.errors import ConfigError, TaskError, TaskNotFound, TaskTerminal
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus
+from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.protocol import sdk
-from mcp_tasks_server.protocol.errors import to_mcp_error
-from mcp_tasks_server.protocol.modern import opted_in
-from mcp_tasks_server.protocol.task_text import (
+from mcp_tasks_server.protocol.as_tools.text import (
     TaskToolNames,
     answer_for,
     describe,
@@ -73,7 +66,9 @@ from mcp_tasks_server.protocol.task_text import (
     text_result,
     widen_output_schema,
 )
-from mcp_tasks_server.protocol.wire import MODERN_VERSION
+from mcp_tasks_server.protocol.errors import to_mcp_error
+from mcp_tasks_server.protocol.shapes import MODERN_VERSION
+from mcp_tasks_server.protocol.v2026_07_28.methods import opted_in
 
 if TYPE_CHECKING:
     from mcp_tasks_server.protocol.host import TaskHost

@@ -35,8 +35,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR
 from pydantic import BaseModel, Field
 
-from mcp_tasks_server.context import TaskContext, form_request
 from mcp_tasks_server.protocol import Tasks
+from mcp_tasks_server.runtime.context import TaskContext, form_request
 
 __all__ = ["TOOL_NAMES", "register"]
 

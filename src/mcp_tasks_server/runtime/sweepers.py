@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import anyio
 
 from mcp_tasks_server.backends.errors import BackendError
-from mcp_tasks_server.changes import ORPHAN_ERROR
-from mcp_tasks_server.errors import TaskError, TaskNotFound, TaskTerminal
-from mcp_tasks_server.store import TaskStore
+from mcp_tasks_server.core.errors import TaskError, TaskNotFound, TaskTerminal
+from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
+from mcp_tasks_server.store.store import TaskStore
 
 __all__ = [
     "SWEEP_MAX_PAGES",

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_tasks_server.model import InputRequest
+from mcp_tasks_server.core.model import InputRequest
 
 __all__ = ["TaskContext", "form_request"]
 

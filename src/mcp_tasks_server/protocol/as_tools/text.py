@@ -23,8 +23,8 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # a dependency of mcp
 
-from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus
-from mcp_tasks_server.protocol.wire import RELATED_TASK_META, iso_timestamp
+from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus
+from mcp_tasks_server.protocol.shapes import RELATED_TASK_META, iso_timestamp
 
 __all__ = [
     "HANDLE_SCHEMA",

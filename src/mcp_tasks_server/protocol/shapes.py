@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from mcp_tasks_server.model import TaskRecord, TaskStatus
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus
 
 __all__ = [
     "LEGACY_VERSION",

@@ -40,8 +40,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from mcp_tasks_server.changes import INTERNAL_ERROR, ORPHAN_ERROR
-from mcp_tasks_server.errors import (
+from mcp_tasks_server.core.errors import (
     ProtocolFailure,
     ServerShuttingDown,
     StorageUnavailable,
@@ -49,11 +48,12 @@ from mcp_tasks_server.errors import (
     TaskNotFound,
     TaskTerminal,
 )
-from mcp_tasks_server.leases import run_expiry_sweeper, run_orphan_sweeper
-from mcp_tasks_server.model import TaskRecord, TaskStatus
+from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR, ORPHAN_ERROR
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus
+from mcp_tasks_server.runtime.sweepers import run_expiry_sweeper, run_orphan_sweeper
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
-from mcp_tasks_server.store import TaskStore
-from mcp_tasks_server.task_context import StoredTaskContext
+from mcp_tasks_server.store.store import TaskStore
 
 __all__ = ["Invoke", "Listener", "Runner"]
 
@@ -132,6 +132,11 @@ class Runner:
             await self.shutdown()
         self._group.cancel_scope.cancel()
         return await self._exit_stack.__aexit__(exc_type, exc, tb)
+
+    @property
+    def lease_holder(self) -> str:
+        """Tasks run here are stored with this replica's lease."""
+        return self.replica
 
     @property
     def running_task_ids(self) -> frozenset[str]:

@@ -35,17 +35,17 @@ from typing import Any
 
 import pydantic_core
 
-from mcp_tasks_server import changes
 from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
 from mcp_tasks_server.backends.errors import RecordExists, RecordNotFound, VersionConflict
-from mcp_tasks_server.changes import ORPHAN_ERROR, Change, orphan_failure
-from mcp_tasks_server.errors import (
+from mcp_tasks_server.core import lifecycle
+from mcp_tasks_server.core.errors import (
     ConcurrentModification,
     InvalidArgument,
     PayloadTooLarge,
     TaskNotFound,
 )
-from mcp_tasks_server.model import (
+from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR, Change, orphan_failure
+from mcp_tasks_server.core.model import (
     PROCESS_REPLICA_ID,
     InputRequest,
     Progress,
@@ -55,8 +55,8 @@ from mcp_tasks_server.model import (
     is_valid_task_id,
     new_task_id,
 )
-from mcp_tasks_server.store_backend import backend_errors, from_stored, to_stored
-from mcp_tasks_server.store_policy import StorePolicy
+from mcp_tasks_server.store.codec import backend_errors, from_stored, to_stored
+from mcp_tasks_server.store.policy import StorePolicy
 
 __all__ = ["InputDelivery", "TaskPage", "TaskStore"]
 
@@ -227,7 +227,7 @@ class TaskStore:
         Returns the record unchanged when another replica holds the lease
         now; raises ``TaskTerminal`` when the task has finished meanwhile.
         """
-        change = changes.lease_renewal(holder, self.clock, self.policy.lease_ms)
+        change = lifecycle.lease_renewal(holder, self.clock, self.policy.lease_ms)
         return await self._change(record.owner, record.task_id, change, record)
 
     # ------------------------------------------------------------------ changes
@@ -248,7 +248,7 @@ class TaskStore:
             fields["status_message"] = status_message
         if progress is not _UNSET:
             fields["progress"] = progress
-        return await self._change(owner, task_id, changes.status_update(fields), known)
+        return await self._change(owner, task_id, lifecycle.status_update(fields), known)
 
     async def complete(
         self,
@@ -270,8 +270,8 @@ class TaskStore:
         why = None
         if result.get("isError"):
             limit = self.policy.max_status_message_bytes
-            why = _truncate_utf8(changes.tool_error_message(result), limit)
-        change = changes.completion(result, status_message, why)
+            why = _truncate_utf8(lifecycle.tool_error_message(result), limit)
+        change = lifecycle.completion(result, status_message, why)
         return await self._change(owner, task_id, change, known)
 
     async def fail(
@@ -292,7 +292,7 @@ class TaskStore:
         if not message.strip():
             message = f"The task failed with error {error['code']}"
         message = _truncate_utf8(message, self.policy.max_status_message_bytes)
-        return await self._change(owner, task_id, changes.failure(error, message), known)
+        return await self._change(owner, task_id, lifecycle.failure(error, message), known)
 
     async def cancel(
         self,
@@ -304,7 +304,7 @@ class TaskStore:
     ) -> TaskRecord:
         """Move the task to ``cancelled``. A finished task raises ``TaskTerminal``."""
         self._check_message(status_message)
-        return await self._change(owner, task_id, changes.cancellation(status_message), known)
+        return await self._change(owner, task_id, lifecycle.cancellation(status_message), known)
 
     async def request_input(
         self,
@@ -325,7 +325,7 @@ class TaskStore:
         payload = {key: value.model_dump() for key, value in requests.items()}
         self._check_size("input requests", payload, self.policy.max_input_bytes)
         self._check_message(status_message)
-        change = changes.input_request(requests, status_message)
+        change = lifecycle.input_request(requests, status_message)
         return await self._change(owner, task_id, change, known)
 
     async def deliver_input(
@@ -340,7 +340,7 @@ class TaskStore:
         responses = dict(responses)
         self._check_size("input responses", responses, self.policy.max_input_bytes)
         outcome: dict[str, frozenset[str]] = {}
-        change = changes.input_delivery(responses, outcome)
+        change = lifecycle.input_delivery(responses, outcome)
         record = await self._change(owner, task_id, change, None)
         accepted = outcome.get("accepted", frozenset())
         return InputDelivery(record, accepted, frozenset(responses) - accepted)

@@ -48,11 +48,11 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from pydantic import ConfigDict
 
-from mcp_tasks_server.errors import ResultNotReady, TaskError
-from mcp_tasks_server.model import InputRequest, Progress, TaskRecord, TaskStatus
-from mcp_tasks_server.owner import Owner
+from mcp_tasks_server.core.errors import ResultNotReady, TaskError
+from mcp_tasks_server.core.model import InputRequest, Progress, TaskRecord, TaskStatus
+from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.protocol import sdk
-from mcp_tasks_server.protocol.wire import RELATED_TASK_META, legacy_task
+from mcp_tasks_server.protocol.shapes import RELATED_TASK_META, legacy_task
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mcp_tasks_server.errors import InvalidArgument, InvalidTransition, TaskTerminal
-from mcp_tasks_server.model import InputRequest, TaskRecord, TaskStatus
+from mcp_tasks_server.core.errors import InvalidArgument, InvalidTransition, TaskTerminal
+from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus
 
 __all__ = [
     "INTERNAL_ERROR",

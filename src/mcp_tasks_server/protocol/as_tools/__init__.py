@@ -1,0 +1,1 @@
+"""Tasks as ordinary tools and resources, for clients with no task support."""

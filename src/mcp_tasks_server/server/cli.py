@@ -1,0 +1,224 @@
+"""The ``mcp-tasks-server`` command.
+
+Each subcommand is one ``_cmd_*`` function taking the parsed arguments and
+returning an exit code, registered by one ``_add_*`` function; adding a
+command is adding that pair and one line to :func:`build_parser`.
+
+Failures print one line to stderr that says what to fix, and exit non-zero:
+2 for a usage or configuration error, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from mcp_tasks_server import __version__
+from mcp_tasks_server.backends.errors import BackendError
+from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
+
+__all__ = ["build_parser", "main"]
+
+PROG = "mcp-tasks-server"
+
+Command = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Durable, long-running MCP tasks: server and operator tools."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_serve(commands)
+    _add_demo(commands)
+    _add_dynamodb(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(_with_default_command(parser, argv))
+    command: Command | None = getattr(args, "command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return command(args)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return 2
+    except BackendError as exc:
+        _fail(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def _with_default_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> list[str]:
+    """``serve`` is the default: ``mcp-tasks-server --port 9000`` means ``serve --port 9000``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = next(
+        (
+            action.choices
+            for action in parser._actions
+            if isinstance(action, argparse._SubParsersAction)
+        ),
+        {},
+    )
+    if args and (args[0] in commands or args[0] in ("-h", "--help", "--version")):
+        return args
+    return ["serve", *args]
+
+
+# ------------------------------------------------------------------ serve
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the MCP server (the default command)",
+        description="Run the MCP server over stdio (default) or streamable HTTP. "
+        "Flags override the MCP_TASKS_* environment variables of the same name.",
+    )
+    serve.add_argument(
+        "--transport", choices=["stdio", "http"], help="stdio (default) or streamable HTTP"
+    )
+    serve.add_argument("--host", help="HTTP: address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP: port to listen on (default 8000)")
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        default=None,
+        help="HTTP: no sessions; every request stands alone (for several replicas)",
+    )
+    serve.add_argument(
+        "--profile",
+        choices=["default", "conformance"],
+        default="default",
+        help="the tools to serve: the examples (default) or the conformance suite's fixtures",
+    )
+    serve.add_argument(
+        "--tools",
+        metavar="MODULE:OBJECT",
+        help="your own tools: an MCPServer, or a register(tasks, server) function "
+        "(module:object or path/to/file.py:object)",
+    )
+    serve.set_defaults(command=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mcp_tasks_server.server.build import serve
+
+    flags = {
+        "transport": args.transport,
+        "host": args.host,
+        "port": args.port,
+        "stateless": args.stateless,
+    }
+    settings = load_settings(**{name: value for name, value in flags.items() if value is not None})
+    serve(settings, profile=args.profile, tools=args.tools)
+    return 0
+
+
+# ------------------------------------------------------------------ demo
+
+
+def _add_demo(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="start the server and drive tasks through it, with live progress",
+        description="Start the reference server as a subprocess, connect to it as an MCP "
+        "client, and run several tasks: live progress, a cancel, an answered input "
+        "request and a failure. Uses the storage the environment selects.",
+    )
+    demo.set_defaults(command=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mcp_tasks_server.server.demo import run_demo
+
+    load_settings()  # a bad MCP_TASKS_* value fails here, before the server starts
+    return anyio.run(run_demo)
+
+
+# ------------------------------------------------------------------ dynamodb
+
+
+def _add_dynamodb(commands: Any) -> None:
+    dynamodb = commands.add_parser("dynamodb", help="create or check the DynamoDB table")
+    actions = dynamodb.add_subparsers(title="actions", required=True)
+    table_help = "table name (default: MCP_TASKS_DYNAMODB_TABLE, else mcp_tasks)"
+
+    create = actions.add_parser(
+        "create-table",
+        help="create the table (on-demand, TTL on expires_at); safe to run again",
+    )
+    create.add_argument("--table", help=table_help)
+    create.set_defaults(command=_cmd_dynamodb_create_table)
+
+    check = actions.add_parser("check", help="check the table's key schema and TTL")
+    check.add_argument("--table", help=table_help)
+    check.set_defaults(command=_cmd_dynamodb_check)
+
+
+def _cmd_dynamodb_create_table(args: argparse.Namespace) -> int:
+    from mcp_tasks_server.backends.dynamodb_admin import create_table
+
+    for line in _with_dynamodb(args, create_table):
+        print(line)
+    return 0
+
+
+def _cmd_dynamodb_check(args: argparse.Namespace) -> int:
+    from mcp_tasks_server.backends.dynamodb_admin import check_table
+
+    problems = _with_dynamodb(args, check_table)
+    for problem in problems:
+        _fail(problem)
+    if problems:
+        return 1
+    print(f"table {_dynamodb_settings(args).dynamodb_table} is ready")
+    return 0
+
+
+def _dynamodb_settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {"backend": "dynamodb"}
+    if args.table is not None:
+        overrides["dynamodb_table"] = args.table
+    return load_settings(**overrides)
+
+
+def _with_dynamodb(
+    args: argparse.Namespace, action: Callable[[DynamoDbBackend], Awaitable[T]]
+) -> T:
+    """Run ``action`` on a DynamoDB backend configured from the environment and ``args``."""
+    from mcp_tasks_server.protocol.storage import build_backend
+
+    backend = build_backend(_dynamodb_settings(args))
+
+    async def run() -> T:
+        from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
+
+        assert isinstance(backend, DynamoDbBackend)
+        async with backend:
+            return await action(backend)
+
+    return anyio.run(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
