@@ -35,6 +35,7 @@ test: setup test-tools
 lint: setup
 	$(BIN)/ruff check src tests scripts examples bench
 	$(BIN)/ruff format --check src tests scripts examples bench
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy --strict src

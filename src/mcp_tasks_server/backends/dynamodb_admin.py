@@ -44,7 +44,7 @@ class ProvisioningError(DynamoDbError):
     """The table cannot be made ready as it is; the message says what to do."""
 
 
-async def create_table(
+async def create_table(  # long: create, wait, then enable TTL: one idempotent provisioning story
     backend: DynamoDbBackend, *, wait_seconds: float = 300.0, poll_seconds: float = 1.0
 ) -> list[str]:
     """Create the table and enable its TTL, whichever is missing; wait until ACTIVE.

@@ -50,6 +50,7 @@ from mcp_tasks_server.core.errors import (
 )
 from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR, ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
+from mcp_tasks_server.runtime.feed import ChangeFeed, Listener
 from mcp_tasks_server.runtime.sweepers import run_expiry_sweeper, run_orphan_sweeper
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
@@ -62,18 +63,7 @@ logger = logging.getLogger(__name__)
 Invoke = Callable[[StoredTaskContext], Awaitable[Mapping[str, Any]]]
 """Runs the tool for a task and returns its ``CallToolResult`` as JSON."""
 
-Listener = Callable[[TaskRecord], Awaitable[None]]
-"""Called after every change this replica makes to a task (for notifications)."""
-
 _HEARTBEAT_CONCURRENCY = 16
-
-
-@dataclass(slots=True)
-class _Waiters:
-    """Who waits for the next change of one task: one event, counted so it can be dropped."""
-
-    event: anyio.Event
-    count: int = 0
 
 
 @dataclass(slots=True)
@@ -95,8 +85,7 @@ class Runner:
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
-        self._changed: dict[str, _Waiters] = {}
-        self._listeners: list[Listener] = []
+        self.feed = ChangeFeed()
         self._accepting = False
         self._drained: anyio.Event | None = None
 
@@ -214,7 +203,7 @@ class Runner:
             if not self._running and self._drained is not None:
                 self._drained.set()
         if running.scope.cancel_called or (result is None and error is None):
-            self._wake(task_id)
+            self.feed.wake(task_id)
             return  # cancelled: the stored state already says so
         await self._finish(context, result, error)
 
@@ -230,7 +219,7 @@ class Runner:
             record = await self._store_outcome(context, result, error)
         except (TaskTerminal, TaskNotFound):
             # A cancel won the race, or the task expired: its stored state stands.
-            self._wake(record.task_id)
+            self.feed.wake(record.task_id)
             return
         except TaskError as exc:
             logger.error("could not store the outcome of task %s: %s", record.task_id, exc)
@@ -289,7 +278,7 @@ class Runner:
             return False
         running.context.mark_cancelled()
         running.scope.cancel()
-        self._wake(task_id)
+        self.feed.wake(task_id)
         return True
 
     def latest_record(self, task_id: str) -> TaskRecord | None:
@@ -341,7 +330,7 @@ class Runner:
                 return
             if record.version > known.version:
                 context.adopt(record)
-                self._wake(task_id)
+                self.feed.wake(task_id)
             if record.lease_owner != self.replica or record.lease_expires_at_ms is None:
                 return
             if record.lease_expires_at_ms - self.store.clock() >= self.store.policy.lease_ms / 2:
@@ -359,42 +348,18 @@ class Runner:
     # ------------------------------------------------------------------ changes
 
     def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        self.feed.add_listener(listener)
 
     async def publish(self, record: TaskRecord) -> None:
-        """Tell waiters and listeners that ``record`` is the task's new state."""
+        """Tell the running tool, waiters and listeners that ``record`` is the task's new state."""
         running = self._running.get(record.task_id)
         if running is not None:
             running.context.adopt(record)
-        self._wake(record.task_id)
-        for listener in self._listeners:
-            try:
-                await listener(record)
-            except Exception:
-                logger.exception("task listener failed for task %s", record.task_id)
-
-    def _wake(self, task_id: str) -> None:
-        waiters = self._changed.pop(task_id, None)
-        if waiters is not None:
-            waiters.event.set()
+        await self.feed.publish(record)
 
     async def wait_for_change(self, task_id: str, max_wait: float) -> None:
-        """Return when this replica changes the task, or after ``max_wait`` seconds.
-
-        The task's entry is dropped when its last waiter leaves, however the
-        wait ends, so tasks nobody waits on cost nothing here.
-        """
-        waiters = self._changed.get(task_id)
-        if waiters is None:
-            waiters = self._changed[task_id] = _Waiters(anyio.Event())
-        waiters.count += 1
-        try:
-            with anyio.move_on_after(max_wait):
-                await waiters.event.wait()
-        finally:
-            waiters.count -= 1
-            if waiters.count == 0 and self._changed.get(task_id) is waiters:
-                del self._changed[task_id]
+        """Return when this replica changes the task, or after ``max_wait`` seconds."""
+        await self.feed.wait(task_id, max_wait)
 
     async def wait_for_answers(self, record: TaskRecord, keys: set[str]) -> TaskRecord:
         """Wait until the task has answers for ``keys`` and is ``working`` again."""

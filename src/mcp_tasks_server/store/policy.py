@@ -8,8 +8,13 @@ defaults are the documented defaults of the matching ``MCP_TASKS_*`` settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["StorePolicy"]
+import pydantic_core
+
+from mcp_tasks_server.core.errors import InvalidArgument, PayloadTooLarge
+
+__all__ = ["StorePolicy", "truncate_utf8"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +33,41 @@ class StorePolicy:
     max_arguments_bytes: int = 32_768
     max_status_message_bytes: int = 2_048
     lease_ms: int = 30_000
+
+    def effective_ttl_ms(self, requested_ms: int | None) -> int | None:
+        """The TTL the server grants for a request (``None`` = unlimited).
+
+        No request gets the default. A request above the maximum is clamped
+        to it: the spec lets the server override the TTL, and it reports the
+        value it actually used.
+        """
+        if requested_ms is None:
+            return self.default_ttl_ms
+        if isinstance(requested_ms, bool) or not isinstance(requested_ms, int):
+            raise InvalidArgument("ttl must be an integer number of milliseconds")
+        if requested_ms < 1:
+            raise InvalidArgument("ttl must be at least 1 millisecond")
+        ceiling = self.max_ttl_ms
+        return requested_ms if ceiling is None else min(requested_ms, ceiling)
+
+    @staticmethod
+    def check_size(what: str, value: Any, limit: int) -> None:
+        """``PayloadTooLarge`` unless ``value`` fits ``limit`` bytes as JSON."""
+        size = len(pydantic_core.to_json(value))
+        if size > limit:
+            raise PayloadTooLarge(what, size, limit)
+
+    def check_message(self, message: str | None) -> None:
+        """``PayloadTooLarge`` for a status message over the cap."""
+        if message is not None:
+            size = len(message.encode())
+            if size > self.max_status_message_bytes:
+                raise PayloadTooLarge("status message", size, self.max_status_message_bytes)
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, marked with an ellipsis when cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "..."

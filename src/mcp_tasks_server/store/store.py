@@ -33,15 +33,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydantic_core
-
 from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
 from mcp_tasks_server.backends.errors import RecordExists, RecordNotFound, VersionConflict
 from mcp_tasks_server.core import lifecycle
 from mcp_tasks_server.core.errors import (
     ConcurrentModification,
     InvalidArgument,
-    PayloadTooLarge,
     TaskNotFound,
 )
 from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR, Change, orphan_failure
@@ -56,7 +53,7 @@ from mcp_tasks_server.core.model import (
     new_task_id,
 )
 from mcp_tasks_server.store.codec import backend_errors, from_stored, to_stored
-from mcp_tasks_server.store.policy import StorePolicy
+from mcp_tasks_server.store.policy import StorePolicy, truncate_utf8
 
 __all__ = ["InputDelivery", "TaskPage", "TaskStore"]
 
@@ -108,20 +105,8 @@ class TaskStore:
     # ------------------------------------------------------------------ TTL
 
     def effective_ttl_ms(self, requested_ms: int | None) -> int | None:
-        """The TTL the server grants for a request (``None`` = unlimited).
-
-        No request gets the default. A request above the maximum is clamped
-        to it: the spec lets the server override the TTL, and it reports the
-        value it actually used.
-        """
-        if requested_ms is None:
-            return self.policy.default_ttl_ms
-        if isinstance(requested_ms, bool) or not isinstance(requested_ms, int):
-            raise InvalidArgument("ttl must be an integer number of milliseconds")
-        if requested_ms < 1:
-            raise InvalidArgument("ttl must be at least 1 millisecond")
-        ceiling = self.policy.max_ttl_ms
-        return requested_ms if ceiling is None else min(requested_ms, ceiling)
+        """The TTL the server grants for a request (``None`` = unlimited); see the policy."""
+        return self.policy.effective_ttl_ms(requested_ms)
 
     # ------------------------------------------------------------------ reads
 
@@ -143,7 +128,7 @@ class TaskStore:
             raise InvalidArgument("owner must not be empty")
         if tool_error_status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
             raise InvalidArgument("tool_error_status must be failed or completed")
-        self._check_size("tool arguments", request.arguments, self.policy.max_arguments_bytes)
+        self.policy.check_size("tool arguments", request.arguments, self.policy.max_arguments_bytes)
         ttl = self.effective_ttl_ms(ttl_ms)
         quota = self.policy.max_active_tasks_per_owner or None
         for _ in range(3):  # an id collision needs 2**130 luck; retrying is still right
@@ -244,7 +229,7 @@ class TaskStore:
         """Change the status message and/or progress of an unfinished task."""
         fields: dict[str, Any] = {}
         if status_message is not _UNSET:
-            self._check_message(status_message)
+            self.policy.check_message(status_message)
             fields["status_message"] = status_message
         if progress is not _UNSET:
             fields["progress"] = progress
@@ -265,12 +250,12 @@ class TaskStore:
         created to use for tool errors (``failed`` or ``completed``).
         """
         result = dict(result)
-        self._check_size("result", result, self.policy.max_result_bytes)
-        self._check_message(status_message)
+        self.policy.check_size("result", result, self.policy.max_result_bytes)
+        self.policy.check_message(status_message)
         why = None
         if result.get("isError"):
             limit = self.policy.max_status_message_bytes
-            why = _truncate_utf8(lifecycle.tool_error_message(result), limit)
+            why = truncate_utf8(lifecycle.tool_error_message(result), limit)
         change = lifecycle.completion(result, status_message, why)
         return await self._change(owner, task_id, change, known)
 
@@ -287,11 +272,11 @@ class TaskStore:
         error = dict(error)
         if not isinstance(error.get("code"), int) or not isinstance(error.get("message"), str):
             raise InvalidArgument("error must be a JSON-RPC error object with code and message")
-        self._check_size("error", error, self.policy.max_error_bytes)
+        self.policy.check_size("error", error, self.policy.max_error_bytes)
         message = status_message if status_message is not None else error["message"]
         if not message.strip():
             message = f"The task failed with error {error['code']}"
-        message = _truncate_utf8(message, self.policy.max_status_message_bytes)
+        message = truncate_utf8(message, self.policy.max_status_message_bytes)
         return await self._change(owner, task_id, lifecycle.failure(error, message), known)
 
     async def cancel(
@@ -303,7 +288,7 @@ class TaskStore:
         known: TaskRecord | None = None,
     ) -> TaskRecord:
         """Move the task to ``cancelled``. A finished task raises ``TaskTerminal``."""
-        self._check_message(status_message)
+        self.policy.check_message(status_message)
         return await self._change(owner, task_id, lifecycle.cancellation(status_message), known)
 
     async def request_input(
@@ -323,8 +308,8 @@ class TaskStore:
         if not requests:
             raise InvalidArgument("at least one input request is needed")
         payload = {key: value.model_dump() for key, value in requests.items()}
-        self._check_size("input requests", payload, self.policy.max_input_bytes)
-        self._check_message(status_message)
+        self.policy.check_size("input requests", payload, self.policy.max_input_bytes)
+        self.policy.check_message(status_message)
         change = lifecycle.input_request(requests, status_message)
         return await self._change(owner, task_id, change, known)
 
@@ -338,7 +323,7 @@ class TaskStore:
         is answered it moves back to ``working``, where its tool resumes.
         """
         responses = dict(responses)
-        self._check_size("input responses", responses, self.policy.max_input_bytes)
+        self.policy.check_size("input responses", responses, self.policy.max_input_bytes)
         outcome: dict[str, frozenset[str]] = {}
         change = lifecycle.input_delivery(responses, outcome)
         record = await self._change(owner, task_id, change, None)
@@ -408,21 +393,3 @@ class TaskStore:
 
     def _decode(self, stored: StoredRecord, owner: str, task_id: str) -> TaskRecord:
         return from_stored(stored, owner, task_id, self.clock())
-
-    def _check_size(self, what: str, value: Any, limit: int) -> None:
-        size = len(pydantic_core.to_json(value))
-        if size > limit:
-            raise PayloadTooLarge(what, size, limit)
-
-    def _check_message(self, message: str | None) -> None:
-        if message is not None:
-            size = len(message.encode())
-            if size > self.policy.max_status_message_bytes:
-                raise PayloadTooLarge("status message", size, self.policy.max_status_message_bytes)
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    encoded = text.encode()
-    if len(encoded) <= limit:
-        return text
-    return encoded[: limit - 3].decode(errors="ignore") + "..."

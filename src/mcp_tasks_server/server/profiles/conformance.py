@@ -71,7 +71,7 @@ def _accepted(answer: Any) -> dict[str, Any]:
     return {}
 
 
-def register(tasks: Tasks, server: MCPServer[Any]) -> None:
+def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile's tools, one list
     """Add the conformance fixture tools to ``server`` through ``tasks``."""
 
     @server.tool()

@@ -79,7 +79,7 @@ class WordStats(BaseModel):
     )
 
 
-def register(tasks: Tasks, server: MCPServer[Any]) -> None:
+def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile's tools, one list
     """Add the example tools to ``server`` through ``tasks``."""
 
     @tasks.tool(task_support="optional")
