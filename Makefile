@@ -28,6 +28,7 @@ test-tools: $(STAMP)
 	@command -v java >/dev/null 2>&1 || { \
 		echo "Installing Java 17 for DynamoDB Local"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@scripts/interop/fastmcp-venv.sh
 
 test: setup test-tools
 	$(BIN)/pytest -q
