@@ -26,6 +26,7 @@ test-tools: $(STAMP)
 	@npm ci --no-audit --no-fund --loglevel=error
 	@cd scripts/inspector && npm ci --no-audit --no-fund --loglevel=error
 	@scripts/interop/node-clients.sh
+	@scripts/interop/sqs-servers.sh
 	@command -v java >/dev/null 2>&1 || { \
 		echo "Installing Java 17 for DynamoDB Local"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
