@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.protocol.harness import free_port
+from tests.interop.servers import http_server
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT_PYTHON = REPO / "tests" / "interop" / ".fastmcp-venv" / "bin" / "python"
@@ -52,7 +50,6 @@ SERVER_ENV = {
 SCENARIOS = ("transparent", "cancel", "elicit", "errors", "concurrent")
 # Generous, for a loaded 2-core machine: each scenario takes about a second alone.
 SCENARIO_SECONDS = 120
-SERVER_START_SECONDS = 60
 
 Report = dict[str, Any]
 
@@ -69,44 +66,9 @@ def client_python() -> Path:
 
 @pytest.fixture(scope="module")
 def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mcp-tasks-server serve --transport http`` on a free loopback port."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("http-server") / "stderr.log"
-    command = [str(SERVER), "serve", "--transport", "http", "--port", str(port), "--tools", TOOLS]
-    with log.open("w") as stderr:
-        server = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env={**os.environ, **SERVER_ENV},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        _wait_for_port(server, port, log)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _wait_for_port(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the HTTP server exited with {server.returncode}: {log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)  # polling a condition, bounded by the deadline
-    pytest.fail(
-        f"the HTTP server did not listen within {SERVER_START_SECONDS} s: {log.read_text()}"
-    )
+    """``mcp-tasks-server serve --transport http`` on a loopback port of its own choosing."""
+    with http_server(tmp_path_factory.mktemp("http-server"), tools=TOOLS, env=SERVER_ENV) as url:
+        yield url
 
 
 class ClientRun:

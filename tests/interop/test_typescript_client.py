@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.node_support import (
+from tests.interop.servers import (
     REPO,
     SERVER,
     SERVER_ENV,

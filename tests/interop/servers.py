@@ -1,4 +1,4 @@
-"""What the Node clients' interop tests share: the server they drive, and their installs.
+"""What the interop tests share: the server they drive, and their clients' installs.
 
 The server is the real ``mcp-tasks-server`` console script of this
 environment, serving ``tests/interop/ts_tools.py``; over HTTP it runs as a
@@ -8,17 +8,15 @@ subprocess on a free 127.0.0.1 port.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.protocol.harness import free_port
+from tests.dynamodb_servers import UVICORN_LISTENING, ServerUnavailable, reported_port
 
 __all__ = ["REPO", "SERVER", "SERVER_ENV", "TOOLS", "http_server", "require_installed"]
 
@@ -30,8 +28,6 @@ SERVER_ENV = {
     "MCP_TASKS_POLL_INTERVAL_MS": "200",  # clients wait this long between two tasks/get
     "MCP_TASKS_SHUTDOWN_GRACE_SECONDS": "0",
 }
-#: How long a server may take to listen on a loaded 2-core machine.
-STARTUP_SECONDS = 60
 
 
 def require_installed(*paths: Path, how: str) -> None:
@@ -45,21 +41,31 @@ def require_installed(*paths: Path, how: str) -> None:
 
 
 @contextmanager
-def http_server(directory: Path, *flags: str) -> Iterator[str]:
-    """``mcp-tasks-server serve --transport http *flags``; yields its MCP URL once it listens."""
-    port = free_port()
+def http_server(
+    directory: Path, *flags: str, tools: str = TOOLS, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``mcp-tasks-server serve --transport http *flags``; yields its MCP URL once it listens.
+
+    The server binds port 0 and the port it got is read from its log, so no
+    other process can take the port between choosing and binding it.
+    """
     log = directory / "server.log"
-    command = [str(SERVER), "serve", "--transport", "http", "--port", str(port), *flags]
+    command = [str(SERVER), "serve", "--transport", "http", "--port", "0", *flags]
+    # uvicorn names the port it bound at INFO.
+    environment = {**os.environ, **SERVER_ENV, **(env or {}), "MCP_TASKS_LOG_LEVEL": "INFO"}
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*command, "--tools", TOOLS],
-            env={**os.environ, **SERVER_ENV},
+            [*command, "--tools", tools],
+            env=environment,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_listening(process, port, log)
+        try:
+            port = reported_port("mcp-tasks-server", log, UVICORN_LISTENING, process.poll)
+        except ServerUnavailable as exc:
+            pytest.fail(f"the server did not start: {exc}\n{log.read_text(errors='replace')}")
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()
@@ -68,16 +74,3 @@ def http_server(directory: Path, *flags: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-
-
-def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited at startup:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"the server did not listen on {port} in {STARTUP_SECONDS} s:\n{log.read_text()}")
