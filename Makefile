@@ -25,9 +25,12 @@ setup: $(STAMP)
 test-tools: $(STAMP)
 	@npm ci --no-audit --no-fund --loglevel=error
 	@cd scripts/inspector && npm ci --no-audit --no-fund --loglevel=error
+	@scripts/interop/node-clients.sh
+	@scripts/interop/sqs-servers.sh
 	@command -v java >/dev/null 2>&1 || { \
 		echo "Installing Java 17 for DynamoDB Local"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@scripts/interop/fastmcp-venv.sh
 
 test: setup test-tools
 	$(BIN)/pytest -q
@@ -59,4 +62,4 @@ conformance: setup
 	scripts/conformance.sh
 
 clean:
-	rm -rf $(VENV) node_modules scripts/conformance/node_modules scripts/inspector/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules scripts/conformance/node_modules scripts/inspector/node_modules tests/interop/typescript/node_modules tests/interop/.fastmcp-venv .pytest_cache .mypy_cache .ruff_cache

@@ -7,10 +7,12 @@ Two independent implementations keep the DynamoDB backend honest:
   and Java 17);
 * **moto**'s server (pure Python, from the ``dev`` extra).
 
-Each runs as a child process on a free 127.0.0.1 port, is polled until
-``ListTables`` answers, and is terminated by its PID when the session ends.
-Tests isolate themselves with a fresh table each (:func:`create_table`), never
-by restarting a server.
+Each runs as a child process on 127.0.0.1, is polled until ``ListTables``
+answers, and is terminated by its PID when the session ends. moto binds a port
+the system chooses and reports it; DynamoDB Local cannot (it refuses port 0), so
+it gets a port that was free a moment before, and is started again on another
+one in the rare case that someone took it in between. Tests isolate themselves
+with a fresh table each (:func:`create_table`), never by restarting a server.
 
 A server that cannot be started here makes its tests skip with the reason;
 under ``CI=true`` that is a failure instead, so CI cannot go green by running
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,15 +36,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
 __all__ = [
+    "ATOMIC_SERVERS",
     "DYNAMODB_SERVERS",
     "TEST_CREDENTIALS",
     "TEST_REGION",
+    "UVICORN_LISTENING",
     "DynamoDbServer",
+    "PortTaken",
     "ServerUnavailable",
     "backend_factory",
     "create_table",
@@ -51,6 +57,7 @@ __all__ = [
     "local_session",
     "moto_dynamodb",
     "open_backend",
+    "reported_port",
     "run_server",
     "sync_client",
     "unavailable",
@@ -67,6 +74,18 @@ STARTUP_DEADLINE_SECONDS = 60.0
 DYNAMODB_SERVERS = ("dynamodb-local", "moto")
 """Names of the servers, in the order parametrized tests run against them."""
 
+ATOMIC_SERVERS = ("dynamodb-local",)
+"""The servers whose conditional writes and transactions stay atomic under concurrent requests.
+
+Race tests run only on these. moto's server handles each request on a thread of
+its own and takes no lock between a write's condition check and the write, so
+two racing requests can both pass the check: a race test there would assert
+what the emulator does not provide (DynamoDB itself does).
+"""
+
+_START_ATTEMPTS = 3
+"""How often DynamoDB Local is started on a fresh port when the one it was given was taken."""
+
 
 @dataclass
 class DynamoDbServer:
@@ -80,6 +99,10 @@ class DynamoDbServer:
 
 class ServerUnavailable(Exception):
     """A server cannot be started on this machine; the message says what is missing."""
+
+
+class PortTaken(ServerUnavailable):
+    """The server exited at startup because another process took its port first."""
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -182,6 +205,39 @@ def _moto_command(port: int) -> list[str]:
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
 
 
+_MOTO_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+
+UVICORN_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+"""What ``mcp-tasks-server serve --transport http --port 0`` logs (at INFO) once it serves."""
+
+
+def reported_port(
+    name: str,
+    log: Path,
+    pattern: re.Pattern[str],
+    exited: Callable[[], int | None],
+    deadline_seconds: float = STARTUP_DEADLINE_SECONDS,
+) -> int:
+    """The port a child process that bound port 0 wrote to ``log`` (``pattern``'s group 1).
+
+    ``exited`` returns the process's exit code, or None while it runs.
+    """
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        found = pattern.search(text)
+        if found:
+            return int(found.group(1))
+        code = exited()
+        if code is not None:
+            raise ServerUnavailable(f"{name} exited with code {code} at startup:\n{text[-2000:]}")
+        if time.monotonic() > deadline:
+            raise ServerUnavailable(
+                f"{name} did not report its port within {deadline_seconds:.0f} s:\n{text[-2000:]}"
+            )
+        time.sleep(0.05)
+
+
 def _wait_until_ready(
     name: str, endpoint: str, process: subprocess.Popen[bytes], log: Path
 ) -> None:
@@ -199,9 +255,8 @@ def _wait_until_ready(
     while True:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
-            raise ServerUnavailable(
-                f"{name} exited with code {process.returncode} at startup:\n{tail}"
-            )
+            failure = PortTaken if "Address already in use" in tail else ServerUnavailable
+            raise failure(f"{name} exited with code {process.returncode} at startup:\n{tail}")
         try:
             client.list_tables(Limit=1)
             return
@@ -229,33 +284,52 @@ _COMMANDS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
+def _start(name: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the named server, logging to ``log_path``; return it and its endpoint once ready."""
+    port = 0 if name == "moto" else _free_port()
+    command = _COMMANDS[name](port)
+    with log_path.open("wb") as log:
+        # DynamoDB Local has no host option; its port is only ever used via 127.0.0.1.
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+            start_new_session=True,
+        )
+    try:
+        if port == 0:
+            port = reported_port(name, log_path, _MOTO_LISTENING, process.poll)
+        endpoint = f"http://127.0.0.1:{port}"
+        _wait_until_ready(name, endpoint, process, log_path)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, endpoint
+
+
 @contextlib.contextmanager
 def run_server(name: str) -> Iterator[DynamoDbServer]:
-    """Start the named server on a free port; stop it on exit.
+    """Start the named server on a port of its own; stop it on exit.
 
     Raises ``ServerUnavailable`` when it cannot be started here.
     """
-    port = _free_port()
-    command = _COMMANDS[name](port)
     log_dir = Path(tempfile.mkdtemp(prefix="mcp-tasks-dynamodb-"))
-    log_path = log_dir / f"{name}.log"
-    log: IO[bytes] = log_path.open("wb")
-    # DynamoDB Local has no host option; its port is only ever used via 127.0.0.1.
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=log_dir,
-        start_new_session=True,
-    )
     try:
-        endpoint = f"http://127.0.0.1:{port}"
-        _wait_until_ready(name, endpoint, process, log_path)
-        yield DynamoDbServer(name, endpoint, process, log_path)
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            log_path = log_dir / f"{name}-{attempt}.log"
+            try:
+                process, endpoint = _start(name, log_path)
+                break
+            except PortTaken:
+                if attempt == _START_ATTEMPTS:
+                    raise
+        try:
+            yield DynamoDbServer(name, endpoint, process, log_path)
+        finally:
+            _stop(process)
     finally:
-        _stop(process)
-        log.close()
         shutil.rmtree(log_dir, ignore_errors=True)
 
 

@@ -32,6 +32,12 @@ pytestmark = pytest.mark.anyio
 
 REQUEST = ToolRequest(name="job")
 HEARTBEAT = 0.05
+BY_HAND: dict[str, Any] = {"heartbeat_interval_seconds": 300, "lease_seconds": 900}
+"""A heartbeat that never fires during a test, which calls ``runner.beat()`` itself.
+
+"Within a heartbeat" is then counted in heartbeats, not seconds, so a slow
+machine cannot stretch it.
+"""
 
 
 def text_result(text: str) -> dict[str, Any]:
@@ -161,34 +167,55 @@ async def test_tasks_created_without_a_lease_are_never_orphaned() -> None:
 
 
 async def test_heartbeat_renews_the_lease_of_long_work_only_when_half_is_left() -> None:
-    backend = MemoryBackend()
-    async with replica(backend, "replica-a", lease_seconds=0.3) as service:
+    clock = ManualClock()
+    backend = MemoryBackend(clock=clock)
+    release = anyio.Event()
+    unlimited = {"default_ttl_ms": None, "max_ttl_ms": None}  # outlives an hour of leases
+    async with replica(backend, "replica-a", **BY_HAND, **unlimited) as service:
 
         async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
-            await anyio.sleep(1.2)  # four leases long
+            await release.wait()
             return text_result("done")
 
         task = await service.create(LOCAL, REQUEST, tool)
+        lease_ms = service.store.settings.lease_ms
+        record, renewals = task, 0
+        for _ in range(80):  # four leases long, twenty beats a lease
+            clock.advance(lease_ms // 20)
+            assert record.lease_expires_at_ms is not None
+            left = record.lease_expires_at_ms - clock()
+            await service.runner.beat()
+            after = await service.get(LOCAL, task.task_id)
+            assert after.status is TaskStatus.WORKING  # the lease never ran out
+            renewed = after.version > record.version
+            assert renewed == (left < lease_ms / 2), (left, renewed)
+            renewals += renewed
+            record = after
+        release.set()
         with anyio.fail_after(5):
             done = await service.result(LOCAL, task.task_id)
     assert done.status is TaskStatus.COMPLETED
-    # 1.2 s of 0.3 s leases renewed at half: about 8 renewals, not one per heartbeat (24).
-    assert 3 <= done.version - 2 <= 12
+    # Four leases renewed at half: about eight renewals, not one per heartbeat (80).
+    assert 3 <= renewals <= 12
+    assert done.version - 2 == renewals
 
 
 async def test_heartbeat_that_cannot_reach_the_store_keeps_the_work_running() -> None:
     backend = FlakyBackend()
-    async with replica(backend, "replica-a", lease_seconds=2) as service:
+    release = anyio.Event()
+    async with replica(backend, "replica-a", lease_seconds=10) as service:
 
         async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
-            await anyio.sleep(0.6)
+            await release.wait()
             return text_result("survived")
 
         task = await service.create(LOCAL, REQUEST, tool)
         backend.down = True
-        await anyio.sleep(0.4)  # several failed heartbeats
-        assert backend.refused > 0
+        with anyio.fail_after(5):
+            while backend.refused < 3:  # noqa: ASYNC110 - several failed heartbeats
+                await anyio.sleep(0.01)
         backend.down = False
+        release.set()
         with anyio.fail_after(5):
             done = await service.result(LOCAL, task.task_id)
     assert done.result == text_result("survived")
@@ -214,10 +241,14 @@ class FlakyBackend(MemoryBackend):
 
 async def test_cancel_on_another_replica_stops_the_coroutine_within_a_heartbeat() -> None:
     backend = MemoryBackend()
-    stopped = anyio.Event()
-    async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
+    started, stopped = anyio.Event(), anyio.Event()
+    async with (
+        replica(backend, "replica-a", **BY_HAND) as service_a,
+        replica(backend, "b") as service_b,
+    ):
 
         async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
+            started.set()
             try:
                 await anyio.sleep(60)
             finally:
@@ -225,11 +256,12 @@ async def test_cancel_on_another_replica_stops_the_coroutine_within_a_heartbeat(
             return text_result("never")
 
         task = await service_a.create(LOCAL, REQUEST, tool)
-        started = anyio.current_time()
+        with anyio.fail_after(5):
+            await started.wait()
         await service_b.cancel(LOCAL, task.task_id)
+        await service_a.runner.beat()  # one heartbeat of the replica running it
         with anyio.fail_after(5):
             await stopped.wait()
-        assert anyio.current_time() - started <= HEARTBEAT * 3
         assert task.task_id not in service_a.runner.running_task_ids
         final = await service_a.get(LOCAL, task.task_id)
     assert final.status is TaskStatus.CANCELLED
@@ -237,19 +269,22 @@ async def test_cancel_on_another_replica_stops_the_coroutine_within_a_heartbeat(
 
 async def test_late_completion_on_the_running_replica_never_overwrites_a_cancel() -> None:
     backend = MemoryBackend()
-    release = anyio.Event()
-    async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
+    release, returned = anyio.Event(), anyio.Event()
+    async with replica(backend, "b") as service_b:
+        async with replica(backend, "replica-a", **BY_HAND, shutdown_grace_seconds=30) as service_a:
 
-        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
-            with anyio.CancelScope(shield=True):  # ignores the stop: finishes anyway
-                await release.wait()
-            return text_result("late")
+            async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
+                with anyio.CancelScope(shield=True):  # ignores the stop: finishes anyway
+                    await release.wait()
+                returned.set()
+                return text_result("late")
 
-        task = await service_a.create(LOCAL, REQUEST, tool)
-        await service_b.cancel(LOCAL, task.task_id)
-        await anyio.sleep(HEARTBEAT * 2)
-        release.set()
-        await anyio.sleep(HEARTBEAT * 2)
+            task = await service_a.create(LOCAL, REQUEST, tool)
+            await service_b.cancel(LOCAL, task.task_id)
+            await service_a.runner.beat()  # replica a learns of the cancel
+            release.set()
+        # Leaving replica a waited for the tool and for whatever became of its result.
+        assert returned.is_set()
         final = await service_b.get(LOCAL, task.task_id)
     assert final.status is TaskStatus.CANCELLED
     assert final.result is None
@@ -257,38 +292,49 @@ async def test_late_completion_on_the_running_replica_never_overwrites_a_cancel(
 
 async def test_answer_on_another_replica_resumes_the_tool_within_a_heartbeat() -> None:
     backend = MemoryBackend()
-    resumed: list[float] = []
-    async with replica(backend, "replica-a") as service_a, replica(backend, "b") as service_b:
+    resumed = anyio.Event()
+    async with (
+        replica(backend, "replica-a", **BY_HAND) as service_a,
+        replica(backend, "b") as service_b,
+    ):
 
         async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
             answers = await ctx.request_input({"name": InputRequest(method="elicitation/create")})
-            resumed.append(anyio.current_time())
+            resumed.set()
             return text_result(f"hello {answers['name']}")
 
         task = await service_a.create(LOCAL, REQUEST, tool)
         await wait_until_status(service_b, task.task_id, TaskStatus.INPUT_REQUIRED)
-        answered = anyio.current_time()
         await service_b.deliver_input(LOCAL, task.task_id, {"name": "Ada"})
+        await service_a.runner.beat()  # one heartbeat of the replica running it
         with anyio.fail_after(5):
+            await resumed.wait()
             done = await service_b.result(LOCAL, task.task_id)
     assert done.result == text_result("hello Ada")
-    assert resumed[0] - answered <= HEARTBEAT * 3
 
 
 async def test_replica_that_stops_heartbeating_has_its_tasks_failed_by_another() -> None:
-    backend = MemoryBackend()
+    # The store's clock moves by hand, so the lease runs out when the test says,
+    # however slowly the survivor's sweeps (every 0.1 s) come round.
+    clock = ManualClock()
+    backend = MemoryBackend(clock=clock)
     async with replica(backend, "survivor") as survivor:
         # A replica that stored its task and died: nothing renews the lease.
         task = await survivor.store.create(LOCAL.key, REQUEST, leased_by="crashed")
-        started = anyio.current_time()
+        clock.advance(survivor.store.settings.lease_ms - 1)
+        # Two sweeps (the survivor's only requests) look while the lease still holds...
+        swept = backend.request_count + 2
+        with anyio.fail_after(5):
+            while backend.request_count < swept:  # noqa: ASYNC110 - watching the sweeper
+                await anyio.sleep(0.01)
+        assert (await backend.get(LOCAL.key, task.task_id)).active
+        clock.advance(1)  # ...and once it has run out, the next sweep fails the task.
         with anyio.fail_after(5):
             while (await backend.get(LOCAL.key, task.task_id)).active:  # noqa: ASYNC110
                 await anyio.sleep(0.02)  # raw reads: only the sweep can settle it
-        elapsed = anyio.current_time() - started
         record = await survivor.get(LOCAL, task.task_id)
     assert record.status is TaskStatus.FAILED
     assert record.status_message == STOPPED_MESSAGE
-    assert elapsed <= 0.5 + 0.1 + 0.3  # lease + sweep interval + slack
 
 
 # ---------------------------------------------------------------- shutdown
@@ -305,7 +351,9 @@ async def test_replica_shutting_down_refuses_new_tasks_and_stores_nothing() -> N
         running = await service.create(LOCAL, REQUEST, tool)
         async with anyio.create_task_group() as group:
             group.start_soon(service.runner.shutdown)
-            await anyio.sleep(0.01)
+            with anyio.fail_after(5):
+                while service.runner.accepting:  # noqa: ASYNC110 - the runner has no event
+                    await anyio.sleep(0.001)
             with pytest.raises(ServerShuttingDown):
                 await service.create(LOCAL, REQUEST, tool)
         assert [r.task_id for r in (await service.list(LOCAL)).records] == [running.task_id]

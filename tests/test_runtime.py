@@ -135,22 +135,28 @@ async def test_cancel_stores_cancelled_and_stops_the_coroutine(service: TaskServ
     assert (await finished(service, task.task_id)).status is TaskStatus.CANCELLED
 
 
-async def test_completion_that_ignores_the_cancel_never_overwrites_it(
-    service: TaskService,
-) -> None:
-    started = anyio.Event()
+async def test_completion_that_ignores_the_cancel_never_overwrites_it() -> None:
+    settings = Settings(shutdown_grace_seconds=30)
+    store = make_store(MemoryBackend(), settings)
+    started, release, returned = anyio.Event(), anyio.Event(), anyio.Event()
 
     async def stubborn(ctx: StoredTaskContext) -> Mapping[str, Any]:
         started.set()
         with anyio.CancelScope(shield=True):
-            await anyio.sleep(0.1)
+            await release.wait()
+        returned.set()
         return text_result("late")
 
-    task = await service.create(LOCAL, REQUEST, stubborn)
-    await started.wait()
-    await service.cancel(LOCAL, task.task_id)
-    await anyio.sleep(0.3)
-    final = await service.get(LOCAL, task.task_id)
+    async with Runner(store, settings) as runner:
+        service = TaskService(store, runner)
+        task = await service.create(LOCAL, REQUEST, stubborn)
+        with anyio.fail_after(5):
+            await started.wait()
+        await service.cancel(LOCAL, task.task_id)
+        release.set()
+    # Leaving the runner waited for the tool and for whatever became of its result.
+    assert returned.is_set()
+    final = await store.get(LOCAL.key, task.task_id)
     assert final.status is TaskStatus.CANCELLED
     assert final.result is None
 

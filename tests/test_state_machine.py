@@ -6,7 +6,7 @@ import contextlib
 
 import anyio
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcp_tasks_server import (
@@ -92,7 +92,8 @@ async def apply(store: TaskStore, task_id: str, operation: str, step: int) -> No
         await store.deliver_input("o", task_id, dict.fromkeys(current.input_requests, True))
 
 
-@settings(max_examples=300, deadline=None)
+# Timing is not under test: no deadline, and no health check on how fast examples are drawn.
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPERATIONS)
 def test_random_operation_sequences_never_leave_a_terminal_state(operations: list[str]) -> None:
     async def run() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from mcp_tasks_server.backends import MemoryBackend, StorageBackend
 from tests.clock import ManualClock
-from tests.dynamodb_servers import backend_factory
+from tests.dynamodb_servers import ATOMIC_SERVERS, backend_factory
 
 BackendFactory = Callable[
     [pytest.FixtureRequest, ManualClock], AbstractAsyncContextManager[StorageBackend]
@@ -38,6 +38,17 @@ BACKENDS: dict[str, BackendFactory] = {
     "dynamodb-local": backend_factory("dynamodb_local"),
     "moto": backend_factory("moto_dynamodb"),
 }
+
+
+ATOMIC_BACKENDS = sorted(name for name in BACKENDS if name == "memory" or name in ATOMIC_SERVERS)
+"""The backends that keep a conditional write atomic under concurrent requests.
+
+Race tests run only on these (``@on_atomic_backends``): moto's server does not
+lock between a write's condition check and the write, so a race there tests the
+emulator rather than the backend. Every other contract test runs everywhere.
+"""
+
+on_atomic_backends = pytest.mark.parametrize("backend", ATOMIC_BACKENDS, indirect=True)
 
 
 @pytest.fixture

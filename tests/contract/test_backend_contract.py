@@ -16,6 +16,7 @@ from mcp_tasks_server.backends.errors import (
 )
 from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
+from tests.contract.conftest import on_atomic_backends
 
 pytestmark = pytest.mark.anyio
 
@@ -182,6 +183,7 @@ async def test_replace_with_wrong_next_version_breaks_the_contract(
         await backend.replace(successor(successor(record)), expected_version=1)
 
 
+@on_atomic_backends
 async def test_64_concurrent_replaces_of_one_version_have_exactly_one_winner(
     backend: StorageBackend, owner: str, clock: ManualClock
 ) -> None:
@@ -408,6 +410,7 @@ async def test_expired_active_records_do_not_count_toward_the_quota(
     await backend.create(make_record(owner, clock), max_active=1)
 
 
+@on_atomic_backends
 async def test_racing_creates_never_exceed_the_quota(
     backend: StorageBackend, owner: str, clock: ManualClock
 ) -> None:

@@ -1,8 +1,10 @@
 """Real replicas for the distributed tests: server processes on one DynamoDB table.
 
 * :class:`Replica` runs ``mcp-tasks-server serve --transport http --stateless``
-  as a child process on a free 127.0.0.1 port, with the given ``MCP_TASKS_*``
-  settings, and knows how to stop it gracefully (SIGTERM) or crash it (SIGKILL).
+  as a child process on 127.0.0.1, with the given ``MCP_TASKS_*`` settings,
+  and knows how to stop it gracefully (SIGTERM) or crash it (SIGKILL). It
+  binds a port the system picks and logs it, so no other process can take
+  its port before it binds.
 * :func:`persistent_dynamodb_local` runs DynamoDB Local on a data directory
   instead of in memory, so it can be killed and restarted on the same port
   with its tables intact (an outage, not a data loss).
@@ -19,11 +21,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,12 +35,15 @@ import anyio
 from tests.dynamodb_servers import (
     TEST_CREDENTIALS,
     TEST_REGION,
+    UVICORN_LISTENING,
     DynamoDbServer,
+    PortTaken,
     ServerUnavailable,
     _dynamodb_local_command,
     _free_port,
     _stop,
     _wait_until_ready,
+    reported_port,
     sync_client,
 )
 from tests.protocol.harness import RawHttp
@@ -83,16 +86,18 @@ def replica_environment(endpoint: str, table: str, **settings: str) -> dict[str,
 
 @dataclass
 class Replica:
-    """One server process; ``url`` is its MCP endpoint."""
+    """One server process; ``url`` is its MCP endpoint, known once it serves."""
 
     name: str
     process: subprocess.Popen[bytes]
-    url: str
     log_path: Path
+    port: int | None = None
+    """Set by :func:`wait_until_serving` from the port the process logged."""
 
     @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+    def url(self) -> str:
+        assert self.port is not None, f"replica {self.name}: call wait_until_serving first"
+        return f"http://127.0.0.1:{self.port}/mcp"
 
     @property
     def log(self) -> str:
@@ -113,10 +118,9 @@ class Replica:
 def run_replica(
     name: str, endpoint: str, table: str, directory: Path, **settings: str
 ) -> Iterator[Replica]:
-    port = _free_port()
     log_path = directory / f"{name}.log"
     environment = replica_environment(
-        endpoint, table, MCP_TASKS_REPLICA_ID=name, MCP_TASKS_PORT=str(port), **settings
+        endpoint, table, MCP_TASKS_REPLICA_ID=name, MCP_TASKS_PORT="0", **settings
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -126,7 +130,7 @@ def run_replica(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    replica = Replica(name, process, f"http://127.0.0.1:{port}/mcp", log_path)
+    replica = Replica(name, process, log_path)
     try:
         yield replica  # starting: call wait_until_serving before use
     finally:
@@ -134,22 +138,14 @@ def run_replica(
 
 
 def wait_until_serving(*replicas: Replica) -> None:
-    """Block until every replica answers HTTP (they start in parallel)."""
+    """Block until every replica serves HTTP (they start in parallel)."""
     for replica in replicas:
-        _wait_for_http(replica)
-
-
-def _wait_for_http(replica: Replica) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if replica.process.poll() is not None:
-            raise AssertionError(f"replica {replica.name} exited at startup:\n{replica.log}")
         try:
-            with socket.create_connection(("127.0.0.1", replica.port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"replica {replica.name} did not start:\n{replica.log}")
+            replica.port = reported_port(
+                f"replica {replica.name}", replica.log_path, UVICORN_LISTENING, replica.process.poll
+            )
+        except ServerUnavailable as exc:
+            raise AssertionError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -158,7 +154,16 @@ def persistent_dynamodb_local() -> Iterator[PersistentDynamoDb]:
     directory = Path(tempfile.mkdtemp(prefix="mcp-tasks-ddb-"))
     server = PersistentDynamoDb(_free_port(), directory)
     try:
-        server.start()
+        # DynamoDB Local cannot bind port 0, so its port is one that was free a
+        # moment ago; if another process took it in between, pick another.
+        for attempt in range(1, 4):
+            try:
+                server.start()
+                break
+            except PortTaken:
+                if attempt == 3:
+                    raise
+                server.port = _free_port()
         yield server
     finally:
         server.stop()

@@ -135,7 +135,7 @@ async def test_racing_clients_and_cancels_leave_every_task_in_exactly_one_termin
                         refusals.append(error.code)  # it had finished first
 
     started = time.monotonic()
-    with anyio.fail_after(90):
+    with anyio.fail_after(180):  # about 12 s on an idle machine; generous for a loaded one
         async with anyio.create_task_group() as group:
             for index in range(clients):
                 group.start_soon(work, index)

@@ -37,6 +37,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.dynamodb]
 HEARTBEAT = 0.2
 LEASE = 2.0
 SWEEP = 0.5
+SLACK = 5.0
+"""Seconds a loaded machine may add to what takes a few heartbeats when it is idle.
+
+Bounds below are mechanism + ``SLACK``: still far from what a broken mechanism
+would take (a 60 s task left running, the default 30 s lease, the default 10 s
+sweep), yet not tripped by two processes and a JVM sharing two busy cores. The
+exact heartbeat arithmetic is pinned in process, in ``tests/test_leases.py``.
+"""
 
 
 def primes(seconds: float) -> dict[str, Any]:
@@ -56,12 +64,15 @@ async def test_task_started_on_one_replica_is_read_and_awaited_on_the_other(
     pair: list[Replica],
 ) -> None:
     a, b = pair
+    work = 3.0  # long enough to be still running when B first looks
     async with client(a.url) as on_a, client(b.url) as on_b:
-        task_id = await on_a.start("count_primes", primes(1.0))
-        assert (await on_b.get(task_id))["status"] == "working"
         started = time.monotonic()
+        task_id = await on_a.start("count_primes", primes(work))
+        assert (await on_b.get(task_id))["status"] == "working"
         result = await on_b.result(task_id)  # blocks on B while A works
-        assert 0.5 < time.monotonic() - started < 5
+        # Not before the work could have ended (it paces itself from its start,
+        # which comes after ``started``), and soon after it did.
+        assert work <= time.monotonic() - started < work + SLACK
         assert result["structuredContent"]["primes"] == 1
         assert (await on_a.get(task_id))["status"] == "completed"
 
@@ -74,9 +85,8 @@ async def test_cancel_on_one_replica_stops_the_work_on_the_other_within_a_heartb
         task_id = await on_a.start("count_primes", primes(60))
         cancelled = await on_b.cancel(task_id)
         assert cancelled["status"] == "cancelled"  # stored before B answered
-        stop_seconds = await wait_for_log(a, f"stopped task {task_id}")
+        stop_seconds = await wait_for_log(a, f"stopped task {task_id}", within=HEARTBEAT + SLACK)
         print(f"cancel on B to stop on A: {stop_seconds * 1000:.0f} ms")
-        assert stop_seconds < HEARTBEAT * 3 + 0.5
         await anyio.sleep(HEARTBEAT * 2)
         final = await on_a.get(task_id)
         assert final["status"] == "cancelled"  # the stopped work stored nothing after it
@@ -87,17 +97,18 @@ async def test_answer_on_one_replica_resumes_the_tool_on_the_other(pair: list[Re
     async with client(a.url) as on_a, client(b.url) as on_b:
         arguments = {"service": "web", "version": "2", "step_seconds": 0}
         task_id = await on_a.start("deploy", arguments)
-        with anyio.fail_after(10):
+        with anyio.fail_after(30):
             while (parked := await on_b.get_modern(task_id))["status"] != "input_required":  # noqa: ASYNC110
                 await anyio.sleep(0.05)
         [key] = parked["inputRequests"]
         answered = time.monotonic()
         await on_b.update(task_id, {key: {"action": "accept", "content": {"confirm": True}}})
-        done = await on_b.wait_for(task_id, {"completed", "failed", "cancelled"})
+        done = await on_b.wait_for(
+            task_id, {"completed", "failed", "cancelled"}, within=HEARTBEAT + SLACK
+        )
         resume_seconds = time.monotonic() - answered
         print(f"answer on B to completion on A: {resume_seconds * 1000:.0f} ms")
         assert done["status"] == "completed"
-        assert resume_seconds < HEARTBEAT * 3 + 1.0
         result = await on_a.result(task_id)
         assert result["structuredContent"]["deployed"] is True
 
@@ -138,7 +149,7 @@ async def test_crashed_replicas_running_task_fails_within_lease_and_sweep(
         a.crash()
         crashed = time.monotonic()
         # Read the table directly: only B's orphan sweep can change the task.
-        with anyio.fail_after(LEASE + SWEEP + 5):
+        with anyio.fail_after(LEASE + SWEEP + SLACK):
             stored = raw_task(dynamodb_local.endpoint, table, running)
             while stored["status"] == "working":
                 await anyio.sleep(0.05)
@@ -147,7 +158,6 @@ async def test_crashed_replicas_running_task_fails_within_lease_and_sweep(
         print(f"kill -9 to failed: {crash_to_failed * 1000:.0f} ms")
         assert stored["status"] == "failed"
         assert stored["status_message"] == STOPPED_MESSAGE
-        assert crash_to_failed <= LEASE + SWEEP + 1.5
         assert (await on_b.get(running))["status"] == "failed"
         assert (await on_b.get(finished))["status"] == "completed"
         assert (await on_b.result(finished))["structuredContent"]["primes"] == 1
@@ -165,7 +175,7 @@ async def test_sigterm_lets_short_work_finish_and_fails_the_rest(
         # uvicorn re-raises the signal once its graceful shutdown is complete.
         assert code in (0, -signal.SIGTERM), a.log
         assert "Application shutdown complete" in a.log
-        assert time.monotonic() - started < 1.0 + 6  # grace + uvicorn's own drain
+        assert time.monotonic() - started < 1.0 + 6 + SLACK  # grace + uvicorn's drain
         assert (await on_b.get(short))["status"] == "completed"
         stopped = await on_b.get(long)
         assert stopped["status"] == "failed"

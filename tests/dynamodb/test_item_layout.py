@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pytest
@@ -30,20 +29,19 @@ def raw_item(raw: Any, backend: DynamoDbBackend, owner: str, task_id: str) -> di
 
 
 async def test_task_with_a_ttl_stores_expires_at_in_epoch_seconds(
-    store_for: Any, raw: Any, backend: DynamoDbBackend
+    store_for: Any, raw: Any, backend: DynamoDbBackend, clock: ManualClock
 ) -> None:
     store: TaskStore = store_for(default_ttl_ms=60_000)
-    before = time.time()
     task = await store.create("alice", REQUEST)
-    after = time.time()
     item = raw_item(raw, backend, "alice", task.task_id)
 
-    assert task.expires_at_ms is not None
+    # The backend's clock started at the real time and stands still: exact. (The
+    # real time now is later by however long the table took to create.)
+    assert task.expires_at_ms == clock() + 60_000
     assert int(item["expires_at_ms"]["N"]) == task.expires_at_ms
     expires_at = int(item["expires_at"]["N"])
     # Seconds, rounded up: DynamoDB's TTL never deletes a task before it expires.
     assert expires_at == math.ceil(task.expires_at_ms / 1000)
-    assert before + 60 <= expires_at <= after + 61
     assert item["version"] == {"N": "1"}
     assert item["active"] == {"BOOL": True}
     assert item["data"]["S"] == task.to_json()

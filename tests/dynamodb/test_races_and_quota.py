@@ -1,4 +1,10 @@
-"""Races between replicas: conditional writes have one winner, the quota is never exceeded."""
+"""Races between replicas: conditional writes have one winner, the quota is never exceeded.
+
+The races run only on the servers that keep a conditional write atomic under
+concurrent requests (``ATOMIC_SERVERS``: DynamoDB Local, as DynamoDB does);
+moto's server does not, so there they would test the emulator, not the backend.
+The checks without concurrency run on every server.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,15 @@ from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.errors import RecordExists
 from mcp_tasks_server.core.model import new_task_id
 from tests.clock import ManualClock
-from tests.dynamodb_servers import DynamoDbServer, local_session
+from tests.dynamodb_servers import ATOMIC_SERVERS, DynamoDbServer, local_session
 from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio
 
 REQUEST = ToolRequest(name="compute")
+
+#: Runs a race test only where conditional writes stay atomic under concurrency.
+on_atomic_servers = pytest.mark.parametrize("dynamodb_server", ATOMIC_SERVERS, indirect=True)
 
 
 @pytest.fixture
@@ -33,6 +42,7 @@ async def replica(
         yield other
 
 
+@on_atomic_servers
 async def test_64_racing_creates_of_one_key_have_exactly_one_winner(
     backend: DynamoDbBackend, replica: DynamoDbBackend
 ) -> None:
@@ -56,6 +66,7 @@ async def test_64_racing_creates_of_one_key_have_exactly_one_winner(
     assert (await replica.get("alice", task_id)).data == f'{{"w":{winners[0]}}}'
 
 
+@on_atomic_servers
 async def test_64_racing_finishes_across_replicas_have_exactly_one_winner(
     backend: DynamoDbBackend, replica: DynamoDbBackend
 ) -> None:
@@ -85,6 +96,7 @@ async def test_64_racing_finishes_across_replicas_have_exactly_one_winner(
     assert final.version == 2
 
 
+@on_atomic_servers
 async def test_racing_creates_on_two_replicas_never_exceed_the_quota(
     backend: DynamoDbBackend, replica: DynamoDbBackend, raw: Any
 ) -> None:

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,7 +15,8 @@ import pytest
 from rich.console import Console
 
 from mcp_tasks_server.server.demo import run_demo
-from tests.protocol.harness import RawHttp, free_port
+from tests.dynamodb_servers import UVICORN_LISTENING, reported_port
+from tests.protocol.harness import RawHttp
 
 pytestmark = pytest.mark.anyio
 
@@ -23,28 +25,30 @@ SERVE = [sys.executable, "-m", "mcp_tasks_server", "serve", "--transport", "http
 
 
 @asynccontextmanager
-async def server_process(port: int) -> AsyncIterator[str]:
-    """``mcp-tasks-server serve`` over stateless HTTP, with this test's environment."""
-    environment = {**os.environ, "MCP_TASKS_LOG_LEVEL": "WARNING"}
-    process = await anyio.open_process([*SERVE, "--port", str(port)], env=environment)
+async def server_process(log: Path) -> AsyncIterator[str]:
+    """``mcp-tasks-server serve`` over stateless HTTP, with this test's environment.
+
+    It binds a port the system picks and logs it, so no other process can hold
+    the port it was meant to use.
+    """
+    environment = {**os.environ, "MCP_TASKS_LOG_LEVEL": "INFO"}
+    with log.open("wb") as sink:
+        process = await anyio.open_process(
+            [*SERVE, "--port", "0"], env=environment, stdout=sink, stderr=sink
+        )
     try:
-        with anyio.fail_after(20):
-            while True:
-                assert process.returncode is None, "the server exited during startup"
-                try:
-                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await anyio.sleep(0.05)
+        port = await anyio.to_thread.run_sync(
+            lambda: reported_port("the server", log, UVICORN_LISTENING, lambda: process.returncode)
+        )
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()
-        with anyio.fail_after(20):
+        with anyio.fail_after(30):
             await process.wait()
 
 
 async def wait_until_completed(raw: RawHttp, task_id: str) -> dict[str, Any]:
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         while True:
             got = (await raw.request("tasks/get", {"taskId": task_id})).result
             if got["status"] == "completed":
@@ -59,13 +63,14 @@ def dynamodb_environment(aws_environment: str, table: str, monkeypatch: pytest.M
     return table
 
 
-async def test_a_finished_task_survives_a_restart_of_the_server(dynamodb_environment: str) -> None:
-    port = free_port()
-    async with server_process(port) as url, RawHttp.modern(url) as raw:
+async def test_a_finished_task_survives_a_restart_of_the_server(
+    dynamodb_environment: str, tmp_path: Path
+) -> None:
+    async with server_process(tmp_path / "first.log") as url, RawHttp.modern(url) as raw:
         call = {"name": "word_stats", "arguments": {"text": "one two two"}}
         task_id = (await raw.request("tools/call", call)).result["taskId"]
         before = await wait_until_completed(raw, task_id)
-    async with server_process(port) as url, RawHttp.modern(url) as raw:
+    async with server_process(tmp_path / "second.log") as url, RawHttp.modern(url) as raw:
         after = (await raw.request("tasks/get", {"taskId": task_id})).result
     assert after["status"] == "completed"
     assert after["result"] == before["result"]

@@ -2,7 +2,9 @@
 
 * :func:`serve_http` runs an ``MCPServer`` under uvicorn on 127.0.0.1 inside
   the test's event loop and yields its URL. The server must be fresh for
-  each run (the SDK's session manager runs once per app).
+  each run (the SDK's session manager runs once per app). The listening
+  socket is bound before uvicorn starts, so no other process can take the
+  port in between.
 * :func:`stdio_server` gives ``StdioServerParameters`` that start
   ``python -m <module>`` in a subprocess, with the repository on the path.
 * :class:`RawHttp` speaks raw JSON-RPC over HTTP in either era, for
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -33,34 +36,61 @@ MODERN = "2026-07-28"
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
 
+STARTUP_SECONDS = 60
+"""How long a server may take to start: generous, for a loaded machine."""
+
+
 def free_port() -> int:
+    """A port that was free a moment ago.
+
+    Racy: another process may take it before the caller binds it. Servers in
+    this process bind with :func:`listening_socket` instead.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def listening_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1:``port`` (0: a port the system picks), for uvicorn.
+
+    Handing uvicorn a socket that is already bound leaves no moment in which
+    the port is free for another process to take.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 @asynccontextmanager
-async def serve_asgi(app: Any, port: int) -> AsyncIterator[None]:
-    """Run an ASGI ``app`` under uvicorn on 127.0.0.1:``port`` until the block ends."""
+async def serve_asgi(app: Any, port: int = 0) -> AsyncIterator[int]:
+    """Run an ASGI ``app`` under uvicorn on 127.0.0.1 until the block ends; yield its port.
+
+    ``port`` 0 (the default) binds a port the system picks.
+    """
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     runner = uvicorn.Server(config)
-    async with anyio.create_task_group() as group:
-        group.start_soon(runner.serve)
-        with anyio.fail_after(10):
-            while not runner.started:  # noqa: ASYNC110 - uvicorn exposes no event
-                await anyio.sleep(0.01)
-        try:
-            yield
-        finally:
-            runner.should_exit = True
+    with listening_socket(port) as sock:
+        async with anyio.create_task_group() as group:
+            group.start_soon(functools.partial(runner.serve, sockets=[sock]))
+            with anyio.fail_after(STARTUP_SECONDS):
+                while not runner.started:  # noqa: ASYNC110 - uvicorn exposes no event
+                    await anyio.sleep(0.01)
+            try:
+                yield int(sock.getsockname()[1])
+            finally:
+                runner.should_exit = True
 
 
 @asynccontextmanager
 async def serve_http(server: MCPServer[Any], *, stateless: bool = False) -> AsyncIterator[str]:
-    """Run ``server`` over streamable HTTP on a free 127.0.0.1 port; yield its MCP URL."""
+    """Run ``server`` over streamable HTTP on 127.0.0.1; yield its MCP URL."""
     app = server.streamable_http_app(stateless_http=stateless, host="127.0.0.1")
-    port = free_port()
-    async with serve_asgi(app, port):
+    async with serve_asgi(app) as port:
         yield f"http://127.0.0.1:{port}/mcp"
 
 
@@ -80,7 +110,7 @@ def stdio_server(
 
 def modern_meta(*, opt_in: bool = True) -> dict[str, Any]:
     """The ``_meta`` envelope every 2026-07-28 request carries."""
-    extensions = {TASKS_EXTENSION: {}} if opt_in else {}
+    extensions: dict[str, Any] = {TASKS_EXTENSION: {}} if opt_in else {}
     return {
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {"extensions": extensions},

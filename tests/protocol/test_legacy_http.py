@@ -49,7 +49,7 @@ async def test_task_lifecycle_over_http(stateless: bool) -> None:
             assert (await tasks.get(done["taskId"]))["status"] == "completed"
 
             running = await tasks.call_as_task(
-                "ticker", {"label": "h", "ticks": 50, "interval": 0.05}
+                "ticker", {"label": "h", "ticks": 1000, "interval": 0.05}
             )
             assert (await tasks.cancel(running["taskId"]))["status"] == "cancelled"
             assert (await tasks.error("tasks/cancel", {"taskId": running["taskId"]}))[
@@ -93,7 +93,9 @@ async def test_cancel_is_announced_to_the_creating_client() -> None:
     observer = StatusObserver()
     with anyio.fail_after(20):
         async with serve_http(server()) as url, connect(url, extensions=[observer]) as tasks:
-            task = await tasks.call_as_task("ticker", {"label": "c", "ticks": 50, "interval": 0.05})
+            task = await tasks.call_as_task(
+                "ticker", {"label": "c", "ticks": 1000, "interval": 0.05}
+            )
             await tasks.cancel(task["taskId"])
             note = await observer.wait_for(task["taskId"], "cancelled")
             assert note["statusMessage"] == "Cancelled by request"

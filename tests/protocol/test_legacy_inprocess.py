@@ -173,7 +173,10 @@ async def test_malformed_task_metadata_is_invalid_params(task: Any) -> None:
 async def test_tasks_get_shows_the_status_and_status_message() -> None:
     with anyio.fail_after(10):
         async with connect(server()) as tasks:
-            task = await tasks.call_as_task("ticker", {"label": "g", "ticks": 40, "interval": 0.02})
+            # Far longer than the test: still working whenever the message is first seen.
+            task = await tasks.call_as_task(
+                "ticker", {"label": "g", "ticks": 1000, "interval": 0.02}
+            )
 
             async def with_message() -> dict[str, Any] | None:
                 got = await tasks.get(task["taskId"])
@@ -181,7 +184,7 @@ async def test_tasks_get_shows_the_status_and_status_message() -> None:
 
             got = await eventually(with_message)
             assert got["status"] == "working"
-            assert re.fullmatch(r"tick \d+ of 40", got["statusMessage"])
+            assert re.fullmatch(r"tick \d+ of 1000", got["statusMessage"])
             assert set(got) == TASK_KEYS | {"statusMessage", "_meta"}  # _meta: progress
             await tasks.cancel(task["taskId"])
 
@@ -189,8 +192,10 @@ async def test_tasks_get_shows_the_status_and_status_message() -> None:
 async def test_tasks_result_blocks_until_the_task_completes() -> None:
     with anyio.fail_after(10):
         async with connect(server()) as tasks:
-            task = await tasks.call_as_task("ticker", {"label": "b", "ticks": 3, "interval": 0.1})
+            # Timed from before the call: the tool's three ticks start after it, so
+            # however slowly this process runs, a result that waited took 0.3 s.
             started = anyio.current_time()
+            task = await tasks.call_as_task("ticker", {"label": "b", "ticks": 3, "interval": 0.1})
             result = await tasks.result(task["taskId"])
             assert anyio.current_time() - started >= 0.2
             assert result["content"] == [{"type": "text", "text": "b: 3 ticks"}]
@@ -247,7 +252,9 @@ async def test_protocol_error_fails_the_task_and_tasks_result_returns_that_error
 async def test_tasks_result_of_a_cancelled_task_is_invalid_params() -> None:
     with anyio.fail_after(10):
         async with connect(server()) as tasks:
-            task = await tasks.call_as_task("ticker", {"label": "c", "ticks": 50, "interval": 0.05})
+            task = await tasks.call_as_task(
+                "ticker", {"label": "c", "ticks": 1000, "interval": 0.05}
+            )
             async with anyio.create_task_group() as group:
                 outcome: dict[str, Any] = {}
 
@@ -255,6 +262,8 @@ async def test_tasks_result_of_a_cancelled_task_is_invalid_params() -> None:
                     outcome["error"] = await tasks.error("tasks/result", {"taskId": task["taskId"]})
 
                 group.start_soon(wait_for_result)
+                # Lets tasks/result reach the server and block first; should it come
+                # later on a slow machine, it still gets this answer.
                 await anyio.sleep(0.1)
                 await tasks.cancel(task["taskId"])
             assert outcome["error"]["code"] == -32602
@@ -268,7 +277,7 @@ async def test_cancel_stores_cancelled_before_answering_and_stops_the_tool() -> 
     with anyio.fail_after(10):
         async with connect(server()) as tasks:
             task = await tasks.call_as_task(
-                "ticker", {"label": "k", "ticks": 100, "interval": 0.02}
+                "ticker", {"label": "k", "ticks": 1000, "interval": 0.02}
             )
 
             async def ticked() -> bool:
@@ -310,7 +319,9 @@ async def test_cancel_of_a_finished_task_is_invalid_params(
 async def test_cancel_of_a_cancelled_task_is_invalid_params() -> None:
     with anyio.fail_after(10):
         async with connect(server()) as tasks:
-            task = await tasks.call_as_task("ticker", {"label": "x", "ticks": 50, "interval": 0.05})
+            task = await tasks.call_as_task(
+                "ticker", {"label": "x", "ticks": 1000, "interval": 0.05}
+            )
             await tasks.cancel(task["taskId"])
             error = await tasks.error("tasks/cancel", {"taskId": task["taskId"]})
             assert error["code"] == -32602

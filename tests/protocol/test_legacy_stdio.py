@@ -47,7 +47,7 @@ async def test_task_lifecycle_over_stdio() -> None:
             assert "resultType" not in result
 
             running = await tasks.call_as_task(
-                "ticker", {"label": "s", "ticks": 50, "interval": 0.05}
+                "ticker", {"label": "s", "ticks": 1000, "interval": 0.05}
             )
             assert (await tasks.cancel(running["taskId"]))["status"] == "cancelled"
             assert (await tasks.error("tasks/cancel", {"taskId": running["taskId"]}))[

@@ -211,7 +211,7 @@ async def test_every_task_response_has_the_exact_2025_shape() -> None:
             assert [set(t) for t in listed["tasks"]] == [TASK_KEYS]
             assert listed["tasks"][0]["status"] == "completed"
 
-            running = await create(raw, "ticker", {"label": "w", "ticks": 50, "interval": 0.05})
+            running = await create(raw, "ticker", {"label": "w", "ticks": 1000, "interval": 0.05})
             cancelled = (await raw.request("tasks/cancel", {"taskId": running["taskId"]})).result
             assert set(cancelled) == TASK_KEYS | {"statusMessage"}
             assert cancelled["status"] == "cancelled"
@@ -228,7 +228,7 @@ async def test_unlimited_ttl_is_a_literal_null_on_the_wire() -> None:
                 "tools/call",
                 {
                     "name": "ticker",
-                    "arguments": {"label": "t", "ticks": 50, "interval": 0.05},
+                    "arguments": {"label": "t", "ticks": 1000, "interval": 0.05},
                     "task": {},
                 },
             )
@@ -339,7 +339,7 @@ async def test_another_session_cannot_see_or_touch_a_task() -> None:
             handshake(url) as stranger,
         ):
             assert owner.headers["Mcp-Session-Id"] != stranger.headers["Mcp-Session-Id"]
-            task = await create(owner, "ticker", {"label": "f", "ticks": 50, "interval": 0.05})
+            task = await create(owner, "ticker", {"label": "f", "ticks": 1000, "interval": 0.05})
             task_id = task["taskId"]
             for method in ("tasks/get", "tasks/result", "tasks/cancel"):
                 foreign = await stranger.request(method, {"taskId": task_id})

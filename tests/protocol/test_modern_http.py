@@ -27,7 +27,6 @@ from tests.protocol.harness import (
     TASKS_EXTENSION,
     RawHttp,
     RawResponse,
-    free_port,
     modern_meta,
     serve_asgi,
 )
@@ -45,10 +44,10 @@ FAST = {"poll_interval_ms": 100, "heartbeat_interval_seconds": 0.1, "shutdown_gr
 @asynccontextmanager
 async def reference_server(*, profile: str = "conformance", **overrides: Any) -> AsyncIterator[str]:
     """The reference server over streamable HTTP; yields its MCP URL."""
-    settings = Settings(**{**FAST, "transport": "http", "port": free_port(), **overrides})
+    settings = Settings(**{**FAST, "transport": "http", **overrides})
     app = http_app(build_server(settings, profile=profile), settings)
-    async with serve_asgi(app, settings.port):
-        yield f"http://127.0.0.1:{settings.port}{settings.http_path}"
+    async with serve_asgi(app) as port:  # on a port it holds from the start
+        yield f"http://127.0.0.1:{port}{settings.http_path}"
 
 
 async def until_status(raw: RawHttp, task_id: str, *statuses: str) -> RawResponse:
@@ -274,7 +273,8 @@ async def test_per_request_opt_in_in_meta_is_enough() -> None:
         }
         created = await raw.request(
             "tools/call",
-            {"name": "slow_compute", "arguments": {"seconds": 1, "label": "m"}, "_meta": opted},
+            # Long enough to be still running when the cancel comes, however slow the machine.
+            {"name": "slow_compute", "arguments": {"seconds": 60, "label": "m"}, "_meta": opted},
         )
         assert created.result["resultType"] == "task"
         cancelled = await raw.request(

@@ -20,7 +20,7 @@ from mcp.shared.inbound import encode_header_value
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.server import build_server, http_app
-from tests.protocol.harness import MODERN, free_port, modern_meta
+from tests.protocol.harness import MODERN, STARTUP_SECONDS, listening_socket, modern_meta
 
 MISSING = object()
 
@@ -76,25 +76,27 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    config = Settings(
-        transport="http", port=free_port(), poll_interval_ms=100, shutdown_grace_seconds=0
-    )
+    config = Settings(transport="http", poll_interval_ms=100, shutdown_grace_seconds=0)
     app = http_app(build_server(config, profile="conformance"), config)
-    runner = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=config.port, lifespan="on", log_level="warning")
-    )
-    thread = threading.Thread(target=runner.run, name="fuzzed server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not runner.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(timeout=10) as client:
-            yield Server(f"http://127.0.0.1:{config.port}/mcp", client)
-    finally:
-        runner.should_exit = True
-        thread.join(10)
+    with listening_socket() as sock:  # bound here: no other process can take the port
+        port = sock.getsockname()[1]
+        runner = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+        )
+        thread = threading.Thread(
+            target=runner.run, kwargs={"sockets": [sock]}, name="fuzzed server", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not runner.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        try:
+            with httpx.Client(timeout=30) as client:
+                yield Server(f"http://127.0.0.1:{port}/mcp", client)
+        finally:
+            runner.should_exit = True
+            thread.join(30)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +141,7 @@ def test_bad_params_are_invalid_params_and_the_server_keeps_serving(
     still_serving(server, live_task)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(method=st.sampled_from(["tasks/list", "tasks/result"]), params=extras)
 def test_removed_methods_are_method_not_found_whatever_the_params(
     server: Server, live_task: str, method: str, params: dict[str, Any]

@@ -15,7 +15,7 @@ import pytest
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.server import build_server, http_app
-from tests.protocol.harness import RawHttp, free_port, serve_asgi
+from tests.protocol.harness import RawHttp, serve_asgi
 
 pytestmark = pytest.mark.anyio
 
@@ -25,14 +25,12 @@ UNKNOWN_ID = "01m87ydrak7ag74d2s2jbm4qyqvv342q2f8j"  # well-formed, never issued
 
 @asynccontextmanager
 async def legacy_http(*, stateless: bool) -> AsyncIterator[RawHttp]:
-    settings = Settings(**FAST, transport="http", port=free_port(), stateless=stateless)
+    settings = Settings(**FAST, transport="http", stateless=stateless)
     app = http_app(build_server(settings, profile="conformance"), settings)
-    url = f"http://127.0.0.1:{settings.port}{settings.http_path}"
-    async with (
-        serve_asgi(app, settings.port),
-        RawHttp.legacy_session(url, stateless=stateless) as raw,
-    ):
-        yield raw
+    async with serve_asgi(app) as port:  # on a port it holds from the start
+        url = f"http://127.0.0.1:{port}{settings.http_path}"
+        async with RawHttp.legacy_session(url, stateless=stateless) as raw:
+            yield raw
 
 
 def content_type(response: Any) -> str:

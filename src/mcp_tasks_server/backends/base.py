@@ -22,7 +22,7 @@ The contract is shaped by the most constrained production store (DynamoDB):
 * ``list_stale`` finds active records with run-out leases **across owners**
   (the orphan sweep); its cost per call is bounded by ``limit``.
 
-Task ids are time-ordered (see :func:`mcp_tasks_server.model.new_task_id`),
+Task ids are time-ordered (see :func:`mcp_tasks_server.core.model.new_task_id`),
 so "newest first" is simply descending key order.
 
 To add a backend: subclass :class:`StorageBackend`, then add one fixture to

@@ -1,7 +1,7 @@
 """The storage contract's errors: what any ``StorageBackend`` may raise.
 
-The store translates them into :mod:`mcp_tasks_server.errors` (``TaskError``)
-in one place, :func:`mcp_tasks_server.store_backend.backend_errors`. Messages
+The store translates them into :mod:`mcp_tasks_server.core.errors` (``TaskError``)
+in one place, :func:`mcp_tasks_server.store.codec.backend_errors`. Messages
 never contain an owner, a credential or a payload.
 """
 

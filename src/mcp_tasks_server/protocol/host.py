@@ -1,7 +1,7 @@
 """``TaskHost``: everything a protocol adapter may use, and nothing more.
 
 The adapters (both eras, tasks as tools) never see the composition root
-:class:`~mcp_tasks_server.protocol.install.Tasks`; they see this narrow host,
+:class:`~mcp_tasks_server.protocol.tasks.Tasks`; they see this narrow host,
 so they can be unit-tested with a fake one and cannot reach past it. The
 composition root satisfies it, hands itself over as a ``TaskHost`` and owns
 whatever state the adapters share (the 2025-11-25 channels).

@@ -203,7 +203,7 @@ class Tasks:
     # ------------------------------------------------------------------ for adapters
 
     def owner(self, ctx: Any) -> Owner:
-        """The owner of a request, by the one rule in :mod:`mcp_tasks_server.owner`.
+        """The owner of a request, by the one rule in :mod:`mcp_tasks_server.core.owner`.
 
         ``ctx`` is the SDK's ``ServerRequestContext``. An HTTP session only
         counts when the SDK established it (stateful mode validates the

@@ -7,7 +7,7 @@ that it was cancelled. The same tool code runs either way a client calls it:
 
 * as a **task**: every change goes to the store first, because that is what
   ``tasks/get`` reads on whichever replica the client reaches (the runner's
-  :class:`~mcp_tasks_server.task_context.StoredTaskContext`).
+  :class:`~mcp_tasks_server.runtime.task_context.StoredTaskContext`).
 * **inline**, for a client that did not ask for a task: the protocol layer
   supplies a context that reports through the ordinary request instead.
 """

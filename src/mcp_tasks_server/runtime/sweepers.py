@@ -9,7 +9,7 @@ read only through the :class:`~mcp_tasks_server.store.TaskStore`.
 * The **orphan sweep** fails unfinished tasks whose replica's lease ran out
   (orphans) every ``lease_sweep_interval_seconds``, for tasks nobody reads;
   every read settles an orphan anyway (:meth:`TaskStore.settle_orphan`),
-  and the rule itself is :func:`mcp_tasks_server.changes.orphan_failure`.
+  and the rule itself is :func:`mcp_tasks_server.core.lifecycle.orphan_failure`.
 
 Execution is therefore **at most once**: a tool is never started twice for one
 task, and a task whose replica died fails rather than being re-run. A failed

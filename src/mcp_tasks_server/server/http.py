@@ -62,7 +62,7 @@ def _is_loopback(host: str) -> bool:
 def http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
     """The streamable HTTP app for ``server`` (a fresh one each call: each runs once).
 
-    Task polls are answered as JSON (:mod:`mcp_tasks_server.poll_responses`).
+    Task polls are answered as JSON (:mod:`mcp_tasks_server.server.poll_responses`).
     """
     app = server.streamable_http_app(
         streamable_http_path=settings.http_path,

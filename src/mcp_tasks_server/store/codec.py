@@ -1,7 +1,7 @@
 """The store's boundary with its backend: records in, records out, errors across.
 
 A backend stores opaque bytes under an owner-scoped key and speaks its own
-error vocabulary (:mod:`mcp_tasks_server.errors`, the ``Record*`` and
+error vocabulary (:mod:`mcp_tasks_server.core.errors`, the ``Record*`` and
 ``Backend*`` errors); the store speaks tasks. Everything that crosses
 between the two goes through here, so the translation is written once:
 

@@ -18,7 +18,7 @@ of any protocol version understands:
   the same single not-found error as the native eras.
 
 Because the task is stored before the call waits, the tool always runs with
-the stored :class:`~mcp_tasks_server.context.TaskContext`: its progress, its
+the stored :class:`~mcp_tasks_server.runtime.context.TaskContext`: its progress, its
 status and its questions are visible to ``tasks_get`` on any replica, and an
 answer given with ``tasks_respond`` resumes it in place.
 

@@ -29,7 +29,7 @@ Rules of this era, as implemented here:
 
 Status and progress notifications, and input relayed through
 ``tasks/result``, need a channel back to the client: they live in
-:mod:`mcp_tasks_server.protocol.legacy_channel`.
+:mod:`mcp_tasks_server.protocol.v2025_11_25.channel`.
 """
 
 from __future__ import annotations
