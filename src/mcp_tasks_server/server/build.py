@@ -23,7 +23,7 @@ Without ``:object``, the first of ``mcp``, ``server``, ``app`` that is an
 ``register``.
 
 **Transports.** ``stdio`` serves the one client that started the process,
-and stdout carries the protocol only (:mod:`.transport_stdio`). ``http``
+and stdout carries the protocol only (:mod:`.stdio`). ``http``
 serves streamable HTTP with uvicorn, stateful (sessions) or ``stateless``,
 with DNS-rebinding protection on (:mod:`.transport_http`). Both are
 re-exported here.

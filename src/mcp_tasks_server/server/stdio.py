@@ -10,6 +10,11 @@ stdin is read on a daemon thread (:class:`_StdinLines`), and SIGTERM or
 SIGINT end the server like a closed stdin does, so a shutdown always runs the
 server's lifespan to the end: running tasks get their grace period, and
 none is left ``working``.
+
+Every line the client writes gets its answer: lines the SDK would drop
+unanswered (``params`` that are not an object, an ``id`` of the wrong type,
+text that is not JSON) are answered with JSON-RPC errors by
+:class:`~mcp_tasks_server.server.stdio_lines.CheckedLines` before they reach it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 
 from mcp_tasks_server.protocol import sdk
+from mcp_tasks_server.server.stdio_lines import CheckedLines, SharedWire
 
 __all__ = ["serve_stdio", "take_stdout"]
 
@@ -66,8 +72,11 @@ async def _serve_stdio(server: MCPServer[Any], wire: BinaryIO | None) -> None:
     if wire is None:
         await server.run_stdio_async()
         return
-    stdout = anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8"))
-    stdin = cast("anyio.AsyncFile[str]", _StdinLines(sys.stdin.buffer))
+    # The SDK's reader and writer, with every line it would leave unanswered
+    # answered on the way in (see :mod:`.stdio_lines`).
+    shared = SharedWire(anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8")))
+    stdout = cast("anyio.AsyncFile[str]", shared)
+    stdin = cast("anyio.AsyncFile[str]", CheckedLines(_StdinLines(sys.stdin.buffer), shared))
     lowlevel = sdk.lowlevel_server(server)
     async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
