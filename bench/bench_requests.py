@@ -259,7 +259,7 @@ SCALE = 50
 
 WINDOW_MINUTES = 1
 STORED_FINISHED = 1_000
-METHODS = ("create", "get", "replace", "delete", "list", "list_stale", "sweep_expired")
+METHODS = ("create", "get", "replace", "delete", "list", "list_orphans", "sweep_expired")
 
 
 def count_methods(backend: StorageBackend) -> dict[str, int]:

@@ -89,7 +89,7 @@ async def test_created_task_holds_its_replicas_lease_from_the_first_write() -> N
         task = await service.create(LOCAL, REQUEST, tool)
         assert backend.request_count == before + 1
         stored = await service.get(LOCAL, task.task_id)
-        assert stored.lease_owner == "replica-a"
+        assert stored.replica == "replica-a"
         assert stored.lease_expires_at_ms == stored.created_at_ms + 30_000
 
 
@@ -97,7 +97,7 @@ async def test_task_whose_lease_ran_out_reads_as_failed_exactly_once() -> None:
     clock = ManualClock()
     backend = MemoryBackend(clock=clock)
     store = make_store(backend, replica_settings("reader"))
-    task = await store.create(LOCAL.key, REQUEST, leased_by="crashed-replica")
+    task = await store.create(LOCAL.key, REQUEST, replica="crashed-replica")
     assert (await store.get(LOCAL.key, task.task_id)).status is TaskStatus.WORKING
     clock.advance(500)
     readers = [make_store(backend, replica_settings(f"reader-{n}")) for n in range(8)]
@@ -121,8 +121,8 @@ async def test_orphan_sweep_fails_tasks_nobody_reads() -> None:
     clock = ManualClock()
     backend = MemoryBackend(clock=clock)
     store = make_store(backend, replica_settings("sweeper"))
-    orphan = await store.create(LOCAL.key, REQUEST, leased_by="crashed-replica")
-    alive = await store.create("other-owner", REQUEST, leased_by="crashed-replica")
+    orphan = await store.create(LOCAL.key, REQUEST, replica="crashed-replica")
+    alive = await store.create("other-owner", REQUEST, replica="crashed-replica")
     clock.advance(400)
     alive = await store.renew_lease(alive, "crashed-replica")
     clock.advance(100)
@@ -141,8 +141,8 @@ async def test_a_pass_longer_than_one_sweep_resumes_where_the_last_sweep_stopped
     clock = ManualClock()
     store = make_store(MemoryBackend(clock=clock), replica_settings("sweeper"))
     # Healthy tasks sort before the orphan, more of them than one sweep examines.
-    healthy = [await store.create("a-owner", REQUEST, leased_by="live") for _ in range(5)]
-    orphan = await store.create("z-owner", REQUEST, leased_by="crashed-replica")
+    healthy = [await store.create("a-owner", REQUEST, replica="live") for _ in range(5)]
+    orphan = await store.create("z-owner", REQUEST, replica="crashed-replica")
     clock.advance(500)
     for task in healthy:
         await store.renew_lease(task, "live")
@@ -178,7 +178,7 @@ async def test_heartbeat_renews_the_lease_of_long_work_only_when_half_is_left() 
             return text_result("done")
 
         task = await service.create(LOCAL, REQUEST, tool)
-        lease_ms = service.store.settings.lease_ms
+        lease_ms = service.store.policy.lease_ms
         record, renewals = task, 0
         for _ in range(80):  # four leases long, twenty beats a lease
             clock.advance(lease_ms // 20)
@@ -320,8 +320,8 @@ async def test_replica_that_stops_heartbeating_has_its_tasks_failed_by_another()
     backend = MemoryBackend(clock=clock)
     async with replica(backend, "survivor") as survivor:
         # A replica that stored its task and died: nothing renews the lease.
-        task = await survivor.store.create(LOCAL.key, REQUEST, leased_by="crashed")
-        clock.advance(survivor.store.settings.lease_ms - 1)
+        task = await survivor.store.create(LOCAL.key, REQUEST, replica="crashed")
+        clock.advance(survivor.store.policy.lease_ms - 1)
         # Two sweeps (the survivor's only requests) look while the lease still holds...
         swept = backend.request_count + 2
         with anyio.fail_after(5):

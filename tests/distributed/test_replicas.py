@@ -127,12 +127,11 @@ async def test_listing_shows_tasks_another_replica_stored(
     store_a, store_b = replica_store("a"), replica_store("b")
     try:
         created = [
-            await store_a.create(LOCAL.key, ToolRequest(name="job"), leased_by="a")
-            for _ in range(3)
+            await store_a.create(LOCAL.key, ToolRequest(name="job"), replica="a") for _ in range(3)
         ]
         listed = (await store_b.list(LOCAL.key)).records
         assert [r.task_id for r in listed] == [r.task_id for r in reversed(created)]
-        assert {r.lease_owner for r in listed} == {"a"}
+        assert {r.replica for r in listed} == {"a"}
     finally:
         await store_a.backend.aclose()
         await store_b.backend.aclose()

@@ -90,7 +90,7 @@ async def test_policies_allow_exactly_the_calls_the_server_and_cli_make(
             second = StoredRecord(owner, new_task_id(clock()), 1, "{}", None)
             await backend.create(second, max_active=1)
             await backend.replace(StoredRecord(owner, second.task_id, 2, "{}", None, False), 1)
-            await backend.list_stale(limit=10)  # the orphan sweep
+            await backend.list_orphans(limit=10)  # the orphan sweep
             await backend.sweep_expired()  # DynamoDB's TTL does it: no request
     finally:
         delete_table(dynamodb_server.endpoint, table)

@@ -154,7 +154,7 @@ async def test_unexpected_exception_fails_the_task_saying_the_tool_failed(era_na
 async def test_orphaned_task_fails_saying_its_server_stopped(era_name: str) -> None:
     async with era_client(era_name) as (tasks, era):
         # A task stored by a replica that died at once: nothing renews its lease.
-        orphan = await tasks.store.create(LOCAL.key, ToolRequest(name="sleepy"), leased_by="gone")
+        orphan = await tasks.store.create(LOCAL.key, ToolRequest(name="sleepy"), replica="gone")
         task = await era.until_terminal(orphan.task_id)
     assert task["status"] == "failed"
     assert task["statusMessage"] == STOPPED_MESSAGE

@@ -19,7 +19,7 @@ The contract is shaped by the most constrained production store (DynamoDB):
   ``replace``, ``delete`` and ``list`` at once, whether or not it has been
   physically deleted yet, and it no longer counts toward the quota;
 * listing costs in proportion to the page, not to the owner's total;
-* ``list_stale`` finds active records with run-out leases **across owners**
+* ``list_orphans`` finds active records with run-out leases **across owners**
   (the orphan sweep); its cost per call is bounded by ``limit``.
 
 Task ids are time-ordered (see :func:`mcp_tasks_server.core.model.new_task_id`),
@@ -65,7 +65,7 @@ class StoredRecord:
     def is_expired(self, at_ms: int) -> bool:
         return self.expires_at_ms is not None and at_ms >= self.expires_at_ms
 
-    def is_stale(self, at_ms: int) -> bool:
+    def is_orphaned(self, at_ms: int) -> bool:
         """Active and unexpired, with a lease that has run out."""
         return (
             self.active
@@ -147,7 +147,7 @@ class StorageBackend(ABC):
         """
 
     @abstractmethod
-    async def list_stale(self, *, limit: int, cursor: str | None = None) -> Page:
+    async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
         """Live active records, of any owner, whose lease has run out by ``clock()``.
 
         One request. ``limit`` bounds the work of the call (a backend may

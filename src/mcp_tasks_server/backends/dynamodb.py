@@ -243,7 +243,7 @@ class DynamoDbBackend(DynamoDbConnection):
             next_cursor = encode_cursor(owner, last)
         return Page(records, next_cursor)
 
-    async def list_stale(self, *, limit: int, cursor: str | None = None) -> Page:
+    async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
         """One Scan page of at most ``limit`` items, filtered to run-out leases.
 
         A Scan, because the sweep must look across owners; its cost is the

@@ -11,7 +11,7 @@ Every condition on a task item includes :data:`.dynamodb_items.LIVE`
 against the caller's clock, because DynamoDB's TTL deletes lazily and an
 expired item must count as absent at once.
 
-**The stale-lease Scan** is the one request that is not owner-scoped: the
+**The orphan Scan** is the one request that is not owner-scoped: the
 orphan sweep must look across owners, and the table has no index for that.
 Its cost is the items it examines (``limit`` per call, half a read unit per
 4 KB), so a pass over the table costs one read of the table, spread over
@@ -152,7 +152,7 @@ def decode_scan_cursor(cursor: str) -> Item:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor))
     except (ValueError, binascii.Error):
-        raise ValueError("not a cursor from list_stale") from None
+        raise ValueError("not a cursor from list_orphans") from None
     if not isinstance(key, dict):
-        raise ValueError("not a cursor from list_stale")
+        raise ValueError("not a cursor from list_orphans")
     return cast("Item", key)

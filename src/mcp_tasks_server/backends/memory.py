@@ -138,7 +138,7 @@ class MemoryBackend(StorageBackend):
         next_cursor = encode_cursor(owner, records[-1].task_id) if more else None
         return Page(records, next_cursor)
 
-    async def list_stale(self, *, limit: int, cursor: str | None = None) -> Page:
+    async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         after = tuple(json.loads(cursor)) if cursor is not None else None
@@ -154,7 +154,7 @@ class MemoryBackend(StorageBackend):
         )
         start = 0 if after is None else bisect.bisect_right(keys, after)
         examined = keys[start : start + limit]
-        stale = [self._records[key] for key in examined if self._records[key].is_stale(now)]
+        stale = [self._records[key] for key in examined if self._records[key].is_orphaned(now)]
         more = start + limit < len(keys)
         return Page(stale, json.dumps(examined[-1]) if more else None)
 

@@ -192,13 +192,13 @@ def input_delivery(responses: Mapping[str, Any], outcome: dict[str, frozenset[st
     return change
 
 
-def lease_renewal(holder: str, clock: Callable[[], int], lease_ms: int) -> Change:
-    """Extend ``holder``'s lease; a lease another replica holds now is left alone."""
+def lease_renewal(replica: str, clock: Callable[[], int], lease_ms: int) -> Change:
+    """Extend ``replica``'s lease; a lease another replica holds now is left alone."""
 
     def change(current: TaskRecord) -> TaskRecord:
         if current.is_terminal:
             raise TaskTerminal(current.status)
-        if current.lease_owner != holder:
+        if current.replica != replica:
             return current
         renewed = clock() + lease_ms
         return current.model_copy(update={"lease_expires_at_ms": renewed})

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 __all__ = [
     "PROCESS_REPLICA_ID",
@@ -185,7 +185,12 @@ class TaskRecord(_Frozen):
     retired_input_keys: tuple[str, ...] = ()
     # The lease of the replica running the task: who, and until when. An
     # unfinished task whose lease ran out lost its replica (see docs/distributed.md).
-    lease_owner: str | None = None
+    #: The replica whose lease the task is under (stored as ``lease_owner``).
+    replica: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("lease_owner", "replica"),
+        serialization_alias="lease_owner",
+    )
     lease_expires_at_ms: int | None = None
     version: int = Field(default=0, exclude=True)
 
@@ -210,7 +215,7 @@ class TaskRecord(_Frozen):
         )
 
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_defaults=True)
+        return self.model_dump_json(exclude_defaults=True, by_alias=True)
 
     @classmethod
     def from_json(cls, data: str, version: int) -> TaskRecord:

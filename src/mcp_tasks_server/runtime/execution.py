@@ -26,7 +26,7 @@ class Execution(Protocol):
         """False while new tasks are refused (before start, or once shutdown began)."""
 
     @property
-    def lease_holder(self) -> str | None:
+    def lease_replica(self) -> str | None:
         """The replica whose lease a new task is stored with; None if a worker claims it."""
 
     def start(self, record: TaskRecord, invoke: Invoke) -> None:

@@ -123,7 +123,7 @@ class Runner:
         return await self._exit_stack.__aexit__(exc_type, exc, tb)
 
     @property
-    def lease_holder(self) -> str:
+    def lease_replica(self) -> str:
         """Tasks run here are stored with this replica's lease."""
         return self.replica
 
@@ -323,7 +323,7 @@ class Runner:
                     known.lease_expires_at_ms,
                 )
                 return
-            if record.is_terminal or record.lease_owner not in (None, self.replica):
+            if record.is_terminal or record.replica not in (None, self.replica):
                 # Cancelled or failed on another replica (or taken over): stop here.
                 if self.cancel_local(task_id):
                     logger.info("stopped task %s: it is %s in the store", task_id, record.status)
@@ -331,7 +331,7 @@ class Runner:
             if record.version > known.version:
                 context.adopt(record)
                 self.feed.wake(task_id)
-            if record.lease_owner != self.replica or record.lease_expires_at_ms is None:
+            if record.replica != self.replica or record.lease_expires_at_ms is None:
                 return
             if record.lease_expires_at_ms - self.store.clock() >= self.store.policy.lease_ms / 2:
                 return

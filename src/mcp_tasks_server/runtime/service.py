@@ -57,7 +57,7 @@ class TaskService:
             request,
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
-            leased_by=self.execution.lease_holder,
+            replica=self.execution.lease_replica,
         )
         try:
             self.execution.start(record, invoke)

@@ -117,11 +117,11 @@ class TaskStore:
         *,
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
-        leased_by: str | None = None,
+        replica: str | None = None,
     ) -> TaskRecord:
         """Store a new ``working`` task and return it. One conditional write.
 
-        ``leased_by`` names the replica that will run it: the record then
+        ``replica`` names the replica that will run it: the record then
         holds that replica's lease from the start, in the same write.
         """
         if not owner:
@@ -143,8 +143,8 @@ class TaskStore:
                 poll_interval_ms=self.policy.poll_interval_ms,
                 request=request,
                 tool_error_status=tool_error_status,
-                lease_owner=leased_by,
-                lease_expires_at_ms=None if leased_by is None else now + self.policy.lease_ms,
+                replica=replica,
+                lease_expires_at_ms=None if replica is None else now + self.policy.lease_ms,
                 version=1,
             )
             with backend_errors():
@@ -202,17 +202,17 @@ class TaskStore:
             logger.warning(
                 "task %s failed: its replica's lease ran out (%s)",
                 record.task_id,
-                record.lease_owner,
+                record.replica,
             )
         return settled
 
-    async def renew_lease(self, record: TaskRecord, holder: str) -> TaskRecord:
-        """Extend ``holder``'s lease on an unfinished task: one conditional write.
+    async def renew_lease(self, record: TaskRecord, replica: str) -> TaskRecord:
+        """Extend ``replica``'s lease on an unfinished task: one conditional write.
 
         Returns the record unchanged when another replica holds the lease
         now; raises ``TaskTerminal`` when the task has finished meanwhile.
         """
-        change = lifecycle.lease_renewal(holder, self.clock, self.policy.lease_ms)
+        change = lifecycle.lease_renewal(replica, self.clock, self.policy.lease_ms)
         return await self._change(record.owner, record.task_id, change, record)
 
     # ------------------------------------------------------------------ changes
@@ -349,7 +349,7 @@ class TaskStore:
         backend sees it; :meth:`settle_orphan` decides. Expired ones are left out.
         """
         with backend_errors():
-            page = await self.backend.list_stale(limit=limit, cursor=cursor)
+            page = await self.backend.list_orphans(limit=limit, cursor=cursor)
         records = []
         for stored in page.records:
             try:
@@ -371,8 +371,8 @@ class TaskStore:
                 return current
             now = max(self.clock(), current.last_updated_at_ms)
             stamp: dict[str, Any] = {"version": current.version + 1, "last_updated_at_ms": now}
-            if updated.is_active and updated.lease_owner == self.replica:
-                # Any write by the lease holder renews its lease at no extra cost.
+            if updated.is_active and updated.replica == self.replica:
+                # Any write by the lease replica renews its lease at no extra cost.
                 stamp["lease_expires_at_ms"] = now + self.policy.lease_ms
             updated = updated.model_copy(update=stamp)
             with backend_errors():

@@ -1,4 +1,4 @@
-"""The storage contract's orphan query, ``list_stale``, against every backend."""
+"""The storage contract's orphan query, ``list_orphans``, against every backend."""
 
 from __future__ import annotations
 
@@ -36,12 +36,12 @@ async def every_stale(backend: StorageBackend, *, limit: int = 100) -> list[Stor
     found: list[StoredRecord] = []
     cursor: str | None = None
     for _ in range(1_000):
-        page = await backend.list_stale(limit=limit, cursor=cursor)
+        page = await backend.list_orphans(limit=limit, cursor=cursor)
         found.extend(page.records)
         cursor = page.next_cursor
         if cursor is None:
             return found
-    raise AssertionError("list_stale never finished a pass")
+    raise AssertionError("list_orphans never finished a pass")
 
 
 async def test_list_stale_finds_active_records_whose_lease_ran_out(
@@ -109,7 +109,7 @@ async def test_list_stale_bounds_each_call_by_its_limit(
         await backend.create(leased(owner, clock, lease_in_ms=1_000))
     clock.advance(1_000)
     before = backend.request_count
-    page = await backend.list_stale(limit=2)
+    page = await backend.list_orphans(limit=2)
     assert backend.request_count == before + 1
     assert len(page.records) <= 2
     assert len({record.task_id for record in await every_stale(backend, limit=2)}) == 5
@@ -117,4 +117,4 @@ async def test_list_stale_bounds_each_call_by_its_limit(
 
 async def test_list_stale_rejects_a_limit_below_one(backend: StorageBackend) -> None:
     with pytest.raises(ValueError, match="limit"):
-        await backend.list_stale(limit=0)
+        await backend.list_orphans(limit=0)
