@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel,lambda]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -51,7 +51,7 @@ demo: setup
 
 # Every benchmark in bench/ (about 12 minutes on 2 CPUs): tables and plots in bench/results/.
 $(VENV)/.bench-stamp: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel,lambda,bench]'
 	touch $@
 
 bench: test-tools $(VENV)/.bench-stamp
