@@ -43,12 +43,14 @@ class TaskService:
         *,
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
+        max_attempts: int = 1,
     ) -> TaskRecord:
-        """Store a task, then start its tool. Returns once the task is durable.
+        """Store a task, then start (or enqueue) its tool. Returns once the task is durable.
 
-        The task is stored with this replica's lease. A replica that is
-        shutting down refuses new tasks (``ServerShuttingDown``) before it
-        stores anything.
+        The task is stored with the execution's lease (this replica's, or
+        the queued marker). A replica that is shutting down refuses new tasks
+        (``ServerShuttingDown``) before it stores anything. ``max_attempts``
+        above 1 lets an orphan run again (idempotent tools).
         """
         if not self.execution.accepting:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
@@ -58,14 +60,15 @@ class TaskService:
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
             replica=self.execution.lease_replica,
+            lease_ms=self.execution.initial_lease_ms,
+            max_attempts=max_attempts,
         )
         try:
-            self.execution.start(record, invoke)
+            return await self.execution.dispatch(record, invoke)
         except ServerShuttingDown:
             # Shutdown began while the task was being stored: it never ran.
             await self.store.fail(owner.key, record.task_id, ORPHAN_ERROR, known=record)
             raise
-        return record
 
     async def get(self, owner: Owner, task_id: str) -> TaskRecord:
         return await self.store.get(owner.key, task_id)
