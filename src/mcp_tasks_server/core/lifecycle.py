@@ -226,7 +226,7 @@ def no_worker_message(record: TaskRecord) -> str:
     """Why a queued task that no worker claimed in time failed."""
     since = record.last_updated_at_ms
     waited_ms = (record.lease_expires_at_ms or since) - since
-    return f"No worker took this task within {max(0, round(waited_ms / 1000))} seconds"
+    return f"No worker took this task within {max(0, waited_ms) / 1000:g} seconds"
 
 
 def orphan_failure(now_ms: int) -> Change:
