@@ -194,6 +194,7 @@ class Invocation:
     message_ids: list[str]
     response: dict[str, Any]
     failed: list[str]
+    bodies: dict[str, str]
 
 
 class EventSourceMapping:
@@ -224,6 +225,12 @@ class EventSourceMapping:
         ).get("Messages", [])
         if not received:
             return None
+        return self.invoke(received, budget_seconds=budget_seconds)
+
+    def invoke(
+        self, received: list[dict[str, Any]], *, budget_seconds: float = 900.0
+    ) -> Invocation:
+        """Invoke the handler with these received messages, then delete its successes."""
         event = sqs_event(received, self.queue_arn)
         response = self.handler(event, LambdaContext(budget_seconds=budget_seconds))
         failed = [item["itemIdentifier"] for item in response.get("batchItemFailures", [])]
@@ -232,7 +239,8 @@ class EventSourceMapping:
                 self.client.delete_message(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
-        return Invocation([m["MessageId"] for m in received], response, failed)
+        ids = [m["MessageId"] for m in received]
+        return Invocation(ids, response, failed, {m["MessageId"]: m["Body"] for m in received})
 
 
 class McpOverLambda:

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_worker(commands)
     _add_demo(commands)
+    _add_sweep(commands)
     _add_dynamodb(commands)
     return parser
 
@@ -198,6 +199,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     load_settings()  # a bad MCP_TASKS_* value fails here, before the server starts
     return anyio.run(run_demo)
+
+
+# ------------------------------------------------------------------ sweep
+
+
+def _add_sweep(commands: Any) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="fail orphaned tasks and remove expired ones, once (for a schedule)",
+        description="Fail every unfinished task whose replica or worker stopped, or that no "
+        "worker claimed within MCP_TASKS_CLAIM_TIMEOUT_SECONDS (in queue mode, queue an "
+        "idempotent tool's task again instead, while it has attempts left), then remove "
+        "expired tasks where the backend does not. For deployments with no long-lived "
+        "process: run it on a schedule (the Lambda sweep_handler does the same). "
+        "Prints what it did as one JSON line.",
+    )
+    sweep.add_argument("--once", action="store_true", required=True, help="run one sweep and exit")
+    sweep.set_defaults(command=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from mcp_tasks_server.server.logs import configure_logging
+    from mcp_tasks_server.server.sweep import sweep_once
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    report = anyio.run(sweep_once, settings)
+    print(json.dumps(report.as_json()))
+    return 0
 
 
 # ------------------------------------------------------------------ dynamodb
