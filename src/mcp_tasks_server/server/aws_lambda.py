@@ -52,6 +52,7 @@ from mcp_tasks_server.server.worker import open_worker
 from mcp_tasks_server.settings import Settings, load_settings
 
 try:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from mangum import Mangum
     from mangum.protocols import LifespanCycle
 except ImportError as exc:  # pragma: no cover - depends on the install
@@ -193,7 +194,14 @@ def _with_state(app: Any, state: dict[str, Any]) -> Any:
 
 
 class WorkerHandler:
-    """An SQS event: each message's task claimed and run within this invocation."""
+    """An SQS event: each message's task claimed and run within this invocation.
+
+    Records are read through Powertools' ``SQSRecord``; the batch itself runs
+    here rather than in its ``AsyncBatchProcessor``, which outside Lambda's
+    own environment (``LAMBDA_TASK_ROOT`` unset) runs each batch on a fresh
+    loop, away from the worker held open on the container's loop. A record
+    whose handling raises is reported alone, as the processor would.
+    """
 
     def __init__(self, server: MCPServer[Any], settings: Settings, loop: ContainerLoop) -> None:
         self.server = server
@@ -215,7 +223,7 @@ class WorkerHandler:
         failures: list[str] = []
 
         async def one(record: dict[str, Any]) -> None:
-            message_id = str(record.get("messageId", ""))
+            message_id = str(record.get("messageId", ""))  # what batchItemFailures names
             assert self._worker is not None
             try:
                 outcome = await self._worker.handle(_delivery(record), deadline=deadline)
@@ -233,12 +241,12 @@ class WorkerHandler:
 
 def _delivery(record: dict[str, Any]) -> Delivery:
     """The queue's view of one SQS event record."""
-    attributes = record.get("attributes") or {}
+    sqs = SQSRecord(record)
     return Delivery(
-        message_id=str(record["messageId"]),
-        receive_count=max(1, int(attributes.get("ApproximateReceiveCount", "1"))),
-        body=str(record["body"]),
-        receipt=str(record["receiptHandle"]),
+        message_id=sqs.message_id,
+        receive_count=max(1, int(sqs.attributes.approximate_receive_count)),
+        body=sqs.body,
+        receipt=sqs.receipt_handle,
     )
 
 
