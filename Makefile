@@ -57,9 +57,11 @@ $(VENV)/.bench-stamp: $(STAMP)
 bench: test-tools $(VENV)/.bench-stamp
 	$(BIN)/python bench/run_all.py
 
-# The official MCP conformance suite's tasks-* scenarios against --profile conformance.
+# The official MCP conformance suite's tasks-* scenarios against --profile conformance,
+# in local mode, then in queue mode (a front end and a worker on DynamoDB Local and moto SQS).
 conformance: setup
 	scripts/conformance.sh
+	CONFORMANCE_EXECUTION=queue scripts/conformance.sh
 
 clean:
 	rm -rf $(VENV) node_modules scripts/conformance/node_modules scripts/inspector/node_modules tests/interop/typescript/node_modules tests/interop/.fastmcp-venv .pytest_cache .mypy_cache .ruff_cache
