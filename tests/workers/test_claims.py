@@ -137,7 +137,10 @@ async def test_of_many_workers_given_one_task_exactly_one_runs_it(
                 for n in range(WORKERS)
             ]
             outcomes = await race(workers, delivery, concurrent=concurrent)
-        assert sorted(outcomes) == sorted([Outcome.RAN] + [Outcome.SKIPPED] * (WORKERS - 1))
+        assert outcomes.count(Outcome.RAN) == 1, outcomes
+        # The others lost the claim; on a store too slow to answer in time (a loaded
+        # machine), one may instead leave its message for a later delivery, which loses then.
+        assert set(outcomes) - {Outcome.RAN} <= {Outcome.SKIPPED, Outcome.RETRY}
         assert counter.read_text().splitlines() == ["run"]
         done = await front.service.get(LOCAL, record.task_id)
         assert done.status is TaskStatus.COMPLETED

@@ -289,6 +289,9 @@ class Tasks:
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
             max_attempts=self.settings.max_attempts if tool and tool.idempotent else 1,
+            # Answers resolved before the task live in this request only (they are not
+            # stored), so such a call runs here even in queue mode.
+            execution=self.runner if context is not None else None,
         )
 
     def invoke_for(self, record: TaskRecord) -> Invoke:
