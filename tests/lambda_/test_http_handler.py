@@ -131,3 +131,26 @@ def test_module_handler_builds_its_server_from_the_environment(
     finally:
         for cached in (module._settings, module._server, module._http, module._container_loop):
             cached.cache_clear()
+
+
+def test_handlers_for_a_server_its_author_built(stack: Stack) -> None:
+    from mcp.server.mcpserver import MCPServer
+
+    from mcp_tasks_server import Tasks
+    from tests.lambda_.tools import register
+
+    def authored() -> MCPServer[Any]:
+        server = MCPServer("authored")
+        tasks = Tasks(settings)
+        register(tasks, server)
+        tasks.install(server)
+        return server
+
+    settings = stack.settings(tools=None)
+    http = handlers_for(authored(), settings).http
+    worker = handlers_for(authored(), settings).worker
+    client = McpOverLambda(http, MODERN)
+    _, created = client.request("tools/call", {"name": "echo", "arguments": {"text": "own"}})
+    EventSourceMapping(stack.sqs_client(), stack.queues.url, worker).poll()
+    _, got = client.request("tasks/get", {"taskId": created["result"]["taskId"]})
+    assert got["result"]["result"]["content"][0]["text"] == "echo: own"
