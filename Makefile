@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel,lambda]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -51,15 +51,17 @@ demo: setup
 
 # Every benchmark in bench/ (about 12 minutes on 2 CPUs): tables and plots in bench/results/.
 $(VENV)/.bench-stamp: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dynamodb,auth,encryption,otel,lambda,bench]'
 	touch $@
 
 bench: test-tools $(VENV)/.bench-stamp
 	$(BIN)/python bench/run_all.py
 
-# The official MCP conformance suite's tasks-* scenarios against --profile conformance.
+# The official MCP conformance suite's tasks-* scenarios against --profile conformance,
+# in local mode, then in queue mode (a front end and a worker on DynamoDB Local and moto SQS).
 conformance: setup
 	scripts/conformance.sh
+	CONFORMANCE_EXECUTION=queue scripts/conformance.sh
 
 clean:
 	rm -rf $(VENV) node_modules scripts/conformance/node_modules scripts/inspector/node_modules tests/interop/typescript/node_modules tests/interop/.fastmcp-venv .pytest_cache .mypy_cache .ruff_cache

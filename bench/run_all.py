@@ -6,6 +6,8 @@ the others still run):
 1. the peer's own virtualenv, ``bench/.peer-venv`` (pinned in
    ``peer-requirements.txt``; made once, reused while the pins are unchanged);
 2. ``bench_requests.py``: backend requests per operation and lifecycle;
+   ``bench_queue.py``: queue mode's requests per task, create -> running
+   latency, and throughput against local mode;
 3. ``bench_dynamodb.py``: the DynamoDB backend against raw aioboto3;
 4. ``bench_dynamodb_update.py``: a transition against raw PutItem and UpdateItem;
 5. ``bench_memory.py``: RSS per 100k completed tasks, and the expiry sweep;
@@ -42,6 +44,13 @@ from common import (
 STEPS: list[tuple[str, str, list[str], list[str], int]] = [
     # name, script, arguments, quick arguments, time limit in seconds
     ("requests", "bench_requests.py", [], [], 180),
+    (
+        "queue",
+        "bench_queue.py",
+        [],
+        ["--tasks", "40", "--latency-tasks", "10", "--repeats", "1"],
+        600,
+    ),
     ("dynamodb", "bench_dynamodb.py", [], ["--repeats", "2", "--ops", "100"], 400),
     ("dynamodb-update", "bench_dynamodb_update.py", [], ["--repeats", "2", "--ops", "100"], 240),
     ("memory", "bench_memory.py", [], ["--tasks", "20000", "--repeats", "1"], 420),
@@ -102,6 +111,7 @@ def body_of(report: Path) -> list[str]:
 
 TITLES = {
     "requests": "Backend requests per operation and per lifecycle",
+    "queue": "Queue mode: requests per task, create -> running, throughput",
     "dynamodb": "DynamoDB backend vs raw aioboto3",
     "dynamodb-update": "A transition: backend vs raw PutItem vs raw UpdateItem",
     "memory": "Memory backend: RSS per 100k completed tasks, and the sweep",

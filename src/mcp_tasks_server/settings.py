@@ -157,8 +157,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0, le=3_600)
     """How long a task stays claimed by its replica without renewal; then it is failed."""
 
-    lease_sweep_interval_seconds: float = Field(default=10.0, gt=0, le=3_600)
-    """How often each replica looks for tasks whose replica stopped (expired leases)."""
+    lease_sweep_interval_seconds: float = Field(default=10.0, ge=0, le=3_600)
+    """How often each replica looks for tasks whose replica stopped (expired leases); 0 = off."""
 
     replica_id: str | None = Field(default=None, min_length=1, max_length=128)
     """This replica's name in task leases (unset: a random id per process)."""
@@ -190,6 +190,55 @@ class Settings(BaseSettings):
             lease_ms=self.lease_ms,
         )
 
+    # ------------------------------------------------------------ queue mode and workers
+    execution: Literal["local", "queue"] = "local"
+    """Where tools run: ``local`` (the replica that took the call) or ``queue`` (SQS workers)."""
+
+    queue_url: str | None = Field(default=None, pattern=r"^https?://")
+    """Queue mode: the SQS queue's URL (required with the dynamodb backend)."""
+
+    sqs_endpoint: str | None = None
+    """SQS endpoint URL; overrides ``AWS_ENDPOINT_URL_SQS`` / ``AWS_ENDPOINT_URL``."""
+
+    claim_timeout_seconds: float = Field(default=900.0, gt=0, le=43_200)
+    """Queue mode: how long a queued task may wait for a worker before it fails."""
+
+    worker_concurrency: int = Field(default=10, ge=1, le=1_000)
+    """Workers: tasks one worker process runs at once."""
+
+    worker_receive_wait_seconds: int = Field(default=20, ge=0, le=20)
+    """Workers: long-poll length of each receive from the queue, in seconds."""
+
+    worker_visibility_seconds: int | None = Field(default=None, ge=1, le=43_200)
+    """Workers: how long a received message stays hidden before its claim (unset: the queue's)."""
+
+    worker_time_margin_seconds: float = Field(default=10.0, ge=0, le=600)
+    """Lambda workers: stop a tool this long before the invocation's deadline."""
+
+    max_attempts: int = Field(default=1, ge=1, le=1_000)
+    """Most runs of an idempotent tool's task whose replica or worker was lost (1 = no re-run)."""
+
+    tools: str | None = None
+    """The tools to serve, ``module:object`` (as ``serve --tools``; also workers and Lambda)."""
+
+    profile: Literal["default", "conformance"] = "default"
+    """The tool profile (as ``serve --profile``; also for workers and Lambda)."""
+
+    @model_validator(mode="after")
+    def _queue_mode_is_workable(self) -> Settings:
+        if self.execution == "queue" and self.backend == "dynamodb" and self.queue_url is None:
+            raise ValueError(
+                "MCP_TASKS_EXECUTION=queue needs MCP_TASKS_QUEUE_URL, the SQS queue that "
+                "feeds the workers (or MCP_TASKS_EXECUTION=local to run tools in the server)"
+            )
+        if self.execution == "queue" and self.backend == "memory" and self.queue_url is not None:
+            raise ValueError(
+                "MCP_TASKS_EXECUTION=queue with MCP_TASKS_QUEUE_URL needs "
+                "MCP_TASKS_BACKEND=dynamodb: workers in other processes cannot read "
+                "tasks held in this process's memory"
+            )
+        return self
+
     # ------------------------------------------------------------ clients without task support
     as_tools: bool = True
     """Offer tasks as ordinary tools and a ``task://`` resource to clients without task support."""
@@ -219,6 +268,9 @@ class Settings(BaseSettings):
 
     stateless: bool = False
     """HTTP: no sessions, every request stands alone (any replica can serve it)."""
+
+    json_response: bool = False
+    """HTTP: answer requests with one JSON body instead of an SSE stream (on for Lambda)."""
 
     allowed_hosts: CommaList = Field(default_factory=list)
     """HTTP: comma-separated ``Host`` values accepted besides loopback; ``*`` disables the check."""

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidTransition",
     "ListingNotAllowed",
+    "NotClaimable",
     "PayloadTooLarge",
     "ProtocolFailure",
     "ResultNotReady",
@@ -130,3 +131,11 @@ class StorageFull(TaskError):
 
 class StorageUnavailable(TaskError):
     """The storage backend could not be reached in time. Try again later."""
+
+
+class NotClaimable(TaskError):
+    """A worker's claim (or a re-queue) lost: the task is claimed, finished or another attempt's.
+
+    Expected whenever a queue delivers a message twice or late; the message
+    is then acknowledged and dropped.
+    """

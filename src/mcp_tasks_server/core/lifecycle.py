@@ -17,23 +17,32 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mcp_tasks_server.core.errors import InvalidArgument, InvalidTransition, TaskTerminal
+from mcp_tasks_server.core.errors import (
+    InvalidArgument,
+    InvalidTransition,
+    NotClaimable,
+    TaskTerminal,
+)
 from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus
 
 __all__ = [
     "INTERNAL_ERROR",
     "ORPHAN_ERROR",
+    "QUEUED_REPLICA",
     "STOPPED_MESSAGE",
     "TOOL_ERROR_MESSAGE",
     "Change",
     "cancellation",
+    "claim",
     "completion",
     "failure",
     "input_delivery",
     "input_request",
     "lease_renewal",
+    "no_worker_message",
     "orphan_failure",
     "require_transition",
+    "run_again",
     "status_update",
     "tool_error_message",
 ]
@@ -46,6 +55,13 @@ INTERNAL_ERROR = -32603
 
 STOPPED_MESSAGE = "The server running this task stopped before it finished"
 ORPHAN_ERROR: dict[str, Any] = {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE}
+
+QUEUED_REPLICA = "@queue"
+"""The lease holder of a task waiting in a queue: no replica runs it until a worker claims it.
+
+Its lease expiry is the claim timeout, so the orphan rule fails a task
+nobody claimed in time (the message was lost, or no worker runs).
+"""
 
 
 def require_transition(current: TaskRecord, target: TaskStatus) -> None:
@@ -206,15 +222,92 @@ def lease_renewal(replica: str, clock: Callable[[], int], lease_ms: int) -> Chan
     return change
 
 
+def no_worker_message(record: TaskRecord) -> str:
+    """Why a queued task that no worker claimed in time failed."""
+    since = record.last_updated_at_ms
+    waited_ms = (record.lease_expires_at_ms or since) - since
+    return f"No worker took this task within {max(0, waited_ms) / 1000:g} seconds"
+
+
 def orphan_failure(now_ms: int) -> Change:
     """Fail a task whose replica's lease ran out by ``now_ms`` (an orphan).
 
     Re-checked against whatever record the conditional write meets, so a
-    lease renewed, or a task finished, meanwhile is left as it is.
+    lease renewed, or a task finished, meanwhile is left as it is. A queued
+    task nobody claimed fails with its own reason; an orphan that may run
+    again (an idempotent tool's) is left for the orphan sweep to re-run.
     """
     fail = failure(dict(ORPHAN_ERROR), STOPPED_MESSAGE)
 
     def change(current: TaskRecord) -> TaskRecord:
-        return fail(current) if current.is_orphaned(now_ms) else current
+        if not current.is_orphaned(now_ms):
+            return current
+        if current.replica == QUEUED_REPLICA:
+            message = no_worker_message(current)
+            return failure({"code": INTERNAL_ERROR, "message": message}, message)(current)
+        if current.can_run_again:
+            return current
+        return fail(current)
+
+    return change
+
+
+def claim(worker: str, attempt: int, now_ms: int, lease_ms: int) -> Change:
+    """A worker takes a queued task: only the queued marker of this very attempt can be taken.
+
+    Raises ``NotClaimable`` for everything else (finished, claimed already,
+    another attempt's message, or a claim timeout that ran out), so a
+    redelivered or late message never runs a tool twice.
+    """
+
+    def change(current: TaskRecord) -> TaskRecord:
+        if current.is_terminal:
+            raise NotClaimable(f"task {current.task_id} is {current.status}")
+        if current.replica != QUEUED_REPLICA:
+            raise NotClaimable(f"task {current.task_id} is claimed already")
+        if current.attempt != attempt:
+            raise NotClaimable(
+                f"the message is for attempt {attempt}; task {current.task_id} is at "
+                f"attempt {current.attempt}"
+            )
+        if current.is_orphaned(now_ms):
+            raise NotClaimable(f"task {current.task_id} waited longer than its claim timeout")
+        return current.model_copy(
+            update={"replica": worker, "lease_expires_at_ms": now_ms + lease_ms}
+        )
+
+    return change
+
+
+def run_again(now_ms: int, *, to: str, lease_ms: int, held_by: str | None = None) -> Change:
+    """Start the next attempt of a task that may run again: queued (``to=QUEUED_REPLICA``) or here.
+
+    Without ``held_by`` only an orphan qualifies (the orphan sweep); with it,
+    only a task that replica still holds (a worker whose time runs out).
+    Raises ``NotClaimable`` otherwise, so exactly one writer starts the next
+    attempt. The new attempt starts from scratch: outstanding input requests
+    are dropped, and the status is ``working``.
+    """
+
+    def change(current: TaskRecord) -> TaskRecord:
+        if current.is_terminal:
+            raise NotClaimable(f"task {current.task_id} is {current.status}")
+        if not current.can_run_again:
+            raise NotClaimable(f"task {current.task_id} had its {current.max_attempts} attempts")
+        if held_by is None:
+            if current.replica == QUEUED_REPLICA or not current.is_orphaned(now_ms):
+                raise NotClaimable(f"task {current.task_id} is not an orphan")
+        elif current.replica != held_by:
+            raise NotClaimable(f"task {current.task_id} is held by another replica")
+        return current.model_copy(
+            update={
+                "replica": to,
+                "lease_expires_at_ms": now_ms + lease_ms,
+                "attempt": current.attempt + 1,
+                "status": TaskStatus.WORKING,
+                "status_message": None,
+                "input_requests": {},
+            }
+        )
 
     return change

@@ -192,6 +192,10 @@ class TaskRecord(_Frozen):
         serialization_alias="lease_owner",
     )
     lease_expires_at_ms: int | None = None
+    #: Which run of the task this is (1 for the first); a re-queued or re-run task counts up.
+    attempt: int = Field(default=1, ge=1)
+    #: The most runs the task may get: above 1 only for idempotent tools (orphans re-run).
+    max_attempts: int = Field(default=1, ge=1)
     version: int = Field(default=0, exclude=True)
 
     @property
@@ -213,6 +217,11 @@ class TaskRecord(_Frozen):
             and self.lease_expires_at_ms is not None
             and at_ms >= self.lease_expires_at_ms
         )
+
+    @property
+    def can_run_again(self) -> bool:
+        """Whether an orphan of this task is re-run (re-queued) rather than failed."""
+        return self.attempt < self.max_attempts
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_defaults=True, by_alias=True)

@@ -32,6 +32,7 @@ __all__ = [
     "lowlevel_server",
     "replace_middleware",
     "resolves_before_running",
+    "server_lifespan",
     "wrap_lifespan",
     "wrap_request_handler",
 ]
@@ -58,6 +59,16 @@ def wrap_lifespan(
             yield state
 
     lowlevel.lifespan = lifespan
+
+
+def server_lifespan(server: MCPServer[Any]) -> AbstractAsyncContextManager[Any]:
+    """The server's lifespan, entered without serving (``lowlevel.lifespan``, mcp 2.3.0).
+
+    A worker runs the server's tools without a transport; it still needs
+    what the lifespan opens (the tasks machinery, the tools' own resources).
+    """
+    lowlevel = lowlevel_server(server)
+    return lowlevel.lifespan(lowlevel)
 
 
 def install_extension(server: MCPServer[Any], extension: Extension) -> None:

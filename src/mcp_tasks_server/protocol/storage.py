@@ -1,7 +1,7 @@
-"""``build_backend``: the storage backend the settings name, built once at the root.
+"""``build_backend`` and ``build_queue``: what the settings name, built once at the root.
 
-The one place that knows both ``MCP_TASKS_*`` names and backend constructor
-arguments; the backends themselves never see the settings.
+The one place that knows both ``MCP_TASKS_*`` names and backend (and queue)
+constructor arguments; the backends and queues themselves never see the settings.
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from __future__ import annotations
 from mcp_tasks_server.backends.base import StorageBackend
 from mcp_tasks_server.backends.memory import MemoryBackend
 from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.queues.base import TaskQueue
+from mcp_tasks_server.queues.memory import MemoryQueue
 from mcp_tasks_server.settings import Settings
 
-__all__ = ["build_backend"]
+__all__ = ["build_backend", "build_queue"]
 
 
 def build_backend(settings: Settings) -> StorageBackend:
@@ -50,3 +52,33 @@ def _dynamodb_backend(settings: Settings) -> StorageBackend:
         max_item_bytes=settings.dynamodb_max_item_bytes,
         track_active=quota > 0,
     )
+
+
+def build_queue(settings: Settings) -> TaskQueue:
+    """The task queue of queue mode: SQS at ``MCP_TASKS_QUEUE_URL``, else one in this process.
+
+    An in-process queue only makes sense with the memory backend, where the
+    workers run in the same process (tests, library use); the settings
+    refuse the other combinations.
+    """
+    url = settings.queue_url
+    if url is None:
+        return MemoryQueue()
+    try:
+        from mcp_tasks_server.queues.sqs import SqsQueue
+    except ImportError as exc:
+        if exc.name not in {"aioboto3", "aiobotocore", "botocore", "boto3"}:
+            raise
+        raise ConfigError(
+            "MCP_TASKS_QUEUE_URL needs aioboto3: pip install 'mcp-tasks-server[dynamodb]'"
+        ) from None
+    try:
+        return SqsQueue(
+            url,
+            endpoint_url=settings.sqs_endpoint,
+            # An AWS queue URL names its region; an emulator's takes AWS_REGION's.
+            region_name=None if ".amazonaws.com" in url else settings.dynamodb_region,
+            max_pool_connections=max(10, settings.worker_concurrency + 2),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"MCP_TASKS_QUEUE_URL: {exc}") from None

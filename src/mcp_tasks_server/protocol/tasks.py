@@ -40,6 +40,7 @@ import functools
 import inspect
 import logging
 import typing
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -53,16 +54,21 @@ from mcp_types import CallToolResult
 from mcp_tasks_server.backends import StorageBackend
 from mcp_tasks_server.core.errors import ProtocolFailure
 from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR
-from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
+from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner, bind_owner
 from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.as_tools.tools import install_task_tools
 from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
-from mcp_tasks_server.protocol.storage import build_backend
+from mcp_tasks_server.protocol.inline_context import InlineTaskContext
+from mcp_tasks_server.protocol.storage import build_backend, build_queue
 from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
 from mcp_tasks_server.protocol.v2025_11_25.methods import LegacyTasksMiddleware
+from mcp_tasks_server.queues.base import TaskQueue
 from mcp_tasks_server.runtime.context import TaskContext
+from mcp_tasks_server.runtime.execution import Execution
+from mcp_tasks_server.runtime.queue_execution import QueueExecution
+from mcp_tasks_server.runtime.retries import local_retry
 from mcp_tasks_server.runtime.runner import Invoke, Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
@@ -92,13 +98,27 @@ class TaskTool:
 
     name: str
     support: TaskSupport
+    idempotent: bool = False
+
+
+# Which Tasks an MCPServer carries, so a worker built from the same server finds its tools.
+_INSTALLED: weakref.WeakKeyDictionary[MCPServer[Any], Tasks] = weakref.WeakKeyDictionary()
 
 
 class Tasks:
-    """Durable tasks for one ``MCPServer``: storage, runner, and every protocol era."""
+    """Durable tasks for one ``MCPServer``: storage, runner, and every protocol era.
+
+    With ``MCP_TASKS_EXECUTION=queue`` new tasks are sent to ``queue`` (by
+    default the one the settings name; a :class:`~mcp_tasks_server.queues.MemoryQueue`
+    for the memory backend) for workers to run (:mod:`mcp_tasks_server.runtime.worker`).
+    """
 
     def __init__(
-        self, settings: Settings | None = None, *, backend: StorageBackend | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: StorageBackend | None = None,
+        queue: TaskQueue | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.backend = backend if backend is not None else build_backend(self.settings)
@@ -106,7 +126,17 @@ class Tasks:
             self.backend, self.settings.store_policy(), replica=self.settings.replica
         )
         self.runner = Runner(self.store, self.settings)
-        self.service = TaskService(self.store, self.runner)
+        self.queue: TaskQueue | None = None
+        execution: Execution = self.runner
+        if self.settings.execution == "queue":
+            self.queue = queue if queue is not None else build_queue(self.settings)
+            claim_ms = round(self.settings.claim_timeout_seconds * 1000)
+            queued = QueueExecution(self.store, self.queue, self.runner, claim_ms=claim_ms)
+            self.runner.retry = queued.retry
+            execution = queued
+        else:
+            self.runner.retry = local_retry(self.runner, self.invoke_for)
+        self.service = TaskService(self.store, self.runner, execution)
         # State the 2025-11-25 adapters share: built once, handed to each of them.
         self.channels = LegacyChannels()
         self.runner.add_listener(self.channels.publish)
@@ -131,6 +161,7 @@ class Tasks:
         description: str | None = None,
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
+        idempotent: bool = False,
     ) -> Callable[[ToolFunction], ToolFunction]:
         """Register a task-capable tool (before or after :meth:`install`).
 
@@ -138,6 +169,9 @@ class Tasks:
         :class:`TaskContext` receives the task context. ``task_support`` is
         ``optional`` (the client chooses), ``required`` (always a task) or
         ``forbidden`` (never a task; the context then always runs inline).
+        ``idempotent=True`` says running it twice is safe: a task whose replica
+        or worker was lost then runs again, up to ``MCP_TASKS_MAX_ATTEMPTS``
+        runs, instead of failing (two runs may briefly overlap).
         """
         support = TaskSupport(task_support)
 
@@ -145,7 +179,7 @@ class Tasks:
             tool_name = name or fn.__name__
             if tool_name in self.tools:
                 raise ValueError(f"A task tool named {tool_name!r} is already registered")
-            self.tools[tool_name] = TaskTool(tool_name, support)
+            self.tools[tool_name] = TaskTool(tool_name, support, idempotent)
             wrapper = _sdk_wrapper(fn)
 
             def add(server: MCPServer[Any]) -> None:
@@ -178,6 +212,7 @@ class Tasks:
         if self._server is not None:
             raise RuntimeError("Tasks.install was already called")
         self._server = server
+        _INSTALLED[server] = self
         for add in self._pending:
             add(server)
         self._pending.clear()
@@ -188,6 +223,14 @@ class Tasks:
         sdk.install_extension(server, TasksExtension(host, self.channels))
         install_task_tools(host, server)  # last: it wraps the recomposed tools/call handler
 
+    @staticmethod
+    def of(server: MCPServer[Any]) -> Tasks:
+        """The ``Tasks`` installed on ``server`` (for a worker that runs its tools)."""
+        tasks = _INSTALLED.get(server)
+        if tasks is None:
+            raise RuntimeError("this server has no tasks installed (Tasks.install)")
+        return tasks
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Tasks]:
         """Open the backend and the runner for the server's lifetime.
@@ -197,6 +240,8 @@ class Tasks:
         """
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.backend.aclose)
+            if self.queue is not None:
+                stack.push_async_callback(self.queue.close)
             await stack.enter_async_context(self.runner)
             yield self
 
@@ -236,13 +281,22 @@ class Tasks:
         ``requestState``, for resolver parameters answered before the task).
         """
         args = dict(arguments or {})
+        tool = self.tools.get(tool_name)
         return await self.service.create(
             owner,
             ToolRequest(name=tool_name, arguments=args),
             self.invoke(tool_name, args, context),
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
+            max_attempts=self.settings.max_attempts if tool and tool.idempotent else 1,
+            # Answers resolved before the task live in this request only (they are not
+            # stored), so such a call runs here even in queue mode.
+            execution=self.runner if context is not None else None,
         )
+
+    def invoke_for(self, record: TaskRecord) -> Invoke:
+        """How a worker (or a re-run) runs a stored task: its stored request, no request context."""
+        return self.invoke(record.request.name, dict(record.request.arguments))
 
     def invoke(
         self,
@@ -280,56 +334,6 @@ def _result_json(result: CallToolResult) -> dict[str, Any]:
     data = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     data.pop("resultType", None)
     return data
-
-
-class InlineTaskContext(TaskContext):
-    """The context of a task tool called without a task: reports through the request."""
-
-    def __init__(self, context: Context[Any, Any]) -> None:
-        self._context = context
-        self._last_progress = 0.0
-
-    @property
-    def task_id(self) -> str | None:
-        return None
-
-    @property
-    def is_cancelled(self) -> bool:
-        return False
-
-    async def set_status(self, message: str | None) -> None:
-        if message:
-            await self.report_progress(self._last_progress, message=message)
-
-    async def report_progress(
-        self, progress: float, total: float | None = None, message: str | None = None
-    ) -> None:
-        self._last_progress = progress
-        await self._context.report_progress(progress, total, message)
-
-    async def request_input(
-        self, requests: Mapping[str, InputRequest], *, status_message: str | None = None
-    ) -> dict[str, Any]:
-        """Ask inline with ``elicitation/create`` where the connection allows it."""
-        answers: dict[str, Any] = {}
-        session = self._context.session
-        for key, request in requests.items():
-            if request.method != "elicitation/create":
-                raise ProtocolFailure(
-                    -32600, f"{request.method} needs a task; call this tool as a task"
-                )
-            try:
-                result = await session.elicit_form(
-                    message=request.params.get("message", status_message or ""),
-                    requested_schema=request.params.get("requestedSchema", {}),
-                    related_request_id=self._context.request_id,
-                )
-            except Exception as exc:
-                raise ProtocolFailure(
-                    -32600, "This tool needs input from the client; call it as a task"
-                ) from exc
-            answers[key] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        return answers
 
 
 def _sdk_wrapper(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:

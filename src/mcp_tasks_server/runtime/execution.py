@@ -1,10 +1,15 @@
 """``Execution``: where a stored task runs.
 
-:class:`TaskService` stores a task, then hands it to an ``Execution``. Today
-that is the :class:`~.runner.Runner`, which runs the tool in this process
-(``local`` mode). A queue dispatcher that hands the task to a worker fits the
-same seam: it accepts or refuses new tasks, says which replica's lease the
-task is stored with (none, when a worker will claim it), and starts it.
+:class:`TaskService` stores a task, then hands it to an ``Execution``. Two exist:
+
+* the :class:`~.runner.Runner` (``local`` mode) runs the tool in this process;
+* :class:`~.queue_execution.QueueExecution` (``queue`` mode) sends one message
+  naming the task, and a worker (:mod:`.worker`) claims and runs it.
+
+An execution accepts or refuses new tasks, says which lease a new task is
+stored with (this replica's, or the queued marker with the claim timeout),
+and dispatches it. ``dispatch`` is awaited before the create is answered:
+in queue mode that is what makes "answered only once enqueued" true.
 """
 
 from __future__ import annotations
@@ -27,7 +32,15 @@ class Execution(Protocol):
 
     @property
     def lease_replica(self) -> str | None:
-        """The replica whose lease a new task is stored with; None if a worker claims it."""
+        """The lease holder a new task is stored with (a replica id, or the queued marker)."""
 
-    def start(self, record: TaskRecord, invoke: Invoke) -> None:
-        """Run ``invoke`` for the stored ``record``; raises ``ServerShuttingDown`` if refused."""
+    @property
+    def initial_lease_ms(self) -> int | None:
+        """How long a new task's lease runs before anyone took it; None: the store's lease."""
+
+    async def dispatch(self, record: TaskRecord, invoke: Invoke) -> TaskRecord:
+        """Run or enqueue the stored ``record``; returns it as it now stands.
+
+        Raises ``ServerShuttingDown`` if refused. A task that could not be
+        handed over is returned ``failed``, saying why.
+        """

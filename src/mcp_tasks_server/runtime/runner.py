@@ -51,7 +51,7 @@ from mcp_tasks_server.core.errors import (
 from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR, ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
 from mcp_tasks_server.runtime.feed import ChangeFeed, Listener
-from mcp_tasks_server.runtime.sweepers import run_expiry_sweeper, run_orphan_sweeper
+from mcp_tasks_server.runtime.sweepers import Retry, run_expiry_sweeper, run_orphan_sweeper
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store.store import TaskStore
@@ -70,6 +70,7 @@ _HEARTBEAT_CONCURRENCY = 16
 class _Running:
     scope: anyio.CancelScope
     context: StoredTaskContext
+    done: anyio.Event
 
 
 class Runner:
@@ -88,6 +89,7 @@ class Runner:
         self.feed = ChangeFeed()
         self._accepting = False
         self._drained: anyio.Event | None = None
+        self.retry: Retry | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -103,6 +105,7 @@ class Runner:
             run_orphan_sweeper,
             self.store,
             settings.lease_sweep_interval_seconds,
+            self.retry,
             name="orphan sweeper",
         )
         self._group.start_soon(self._heartbeat, name="heartbeat")
@@ -126,6 +129,8 @@ class Runner:
     def lease_replica(self) -> str:
         """Tasks run here are stored with this replica's lease."""
         return self.replica
+
+    initial_lease_ms: int | None = None  # tasks run here start with the store's lease
 
     @property
     def running_task_ids(self) -> frozenset[str]:
@@ -174,16 +179,30 @@ class Runner:
         if not self._accepting or self._group is None:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
         context = StoredTaskContext(self, record)
-        self._running[record.task_id] = _Running(anyio.CancelScope(), context)
-        self._group.start_soon(self._run, context, invoke, name=f"task {record.task_id}")
+        running = _Running(anyio.CancelScope(), context, anyio.Event())
+        self._running[record.task_id] = running
+        self._group.start_soon(self._run, running, invoke, name=f"task {record.task_id}")
 
-    async def _run(self, context: StoredTaskContext, invoke: Invoke) -> None:
-        # Shielded: a cancellation from outside (a stdio server stopped by a
-        # signal cancels everything it hosts) must not kill the tool mid-way.
-        # Only this task's own scope stops it: a cancel, or the end of the
-        # shutdown grace period; its outcome is then stored by the shutdown.
-        with anyio.CancelScope(shield=True):
-            await self._run_shielded(context, invoke)
+    async def dispatch(self, record: TaskRecord, invoke: Invoke) -> TaskRecord:
+        """The :class:`~.execution.Execution` seam: run ``record`` here, now."""
+        self.start(record, invoke)
+        return record
+
+    async def wait_until_done(self, task_id: str) -> None:
+        """Return once the task no longer runs here and its outcome (if any) is stored."""
+        running = self._running.get(task_id)
+        if running is not None:
+            await running.done.wait()
+
+    async def _run(self, running: _Running, invoke: Invoke) -> None:
+        # Shielded: a cancellation from outside (a stdio server stopped by a signal)
+        # must not kill the tool mid-way; only its own scope does (a cancel, or
+        # the end of the shutdown grace period, which then stores its outcome).
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._run_shielded(running.context, invoke)
+        finally:
+            running.done.set()
 
     async def _run_shielded(self, context: StoredTaskContext, invoke: Invoke) -> None:
         task_id = context.task_id

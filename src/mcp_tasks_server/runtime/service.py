@@ -43,29 +43,35 @@ class TaskService:
         *,
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
+        max_attempts: int = 1,
+        execution: Execution | None = None,
     ) -> TaskRecord:
-        """Store a task, then start its tool. Returns once the task is durable.
+        """Store a task, then start (or enqueue) its tool. Returns once the task is durable.
 
-        The task is stored with this replica's lease. A replica that is
-        shutting down refuses new tasks (``ServerShuttingDown``) before it
-        stores anything.
+        The task is stored with the execution's lease (this replica's, or
+        the queued marker). A replica that is shutting down refuses new tasks
+        (``ServerShuttingDown``) before it stores anything. ``max_attempts``
+        above 1 lets an orphan run again (idempotent tools). ``execution``
+        overrides where this one task runs.
         """
-        if not self.execution.accepting:
+        execution = execution if execution is not None else self.execution
+        if not execution.accepting:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
         record = await self.store.create(
             owner.key,
             request,
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
-            replica=self.execution.lease_replica,
+            replica=execution.lease_replica,
+            lease_ms=execution.initial_lease_ms,
+            max_attempts=max_attempts,
         )
         try:
-            self.execution.start(record, invoke)
+            return await execution.dispatch(record, invoke)
         except ServerShuttingDown:
             # Shutdown began while the task was being stored: it never ran.
             await self.store.fail(owner.key, record.task_id, ORPHAN_ERROR, known=record)
             raise
-        return record
 
     async def get(self, owner: Owner, task_id: str) -> TaskRecord:
         return await self.store.get(owner.key, task_id)

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_serve(commands)
+    _add_worker(commands)
     _add_demo(commands)
+    _add_sweep(commands)
     _add_dynamodb(commands)
     return parser
 
@@ -105,19 +107,23 @@ def _add_serve(commands: Any) -> None:
         default=None,
         help="HTTP: no sessions; every request stands alone (for several replicas)",
     )
-    serve.add_argument(
+    _add_tool_flags(serve)
+    serve.set_defaults(command=_cmd_serve)
+
+
+def _add_tool_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--profile",
         choices=["default", "conformance"],
-        default="default",
-        help="the tools to serve: the examples (default) or the conformance suite's fixtures",
+        help="the tools to serve: the examples (default) or the conformance suite's fixtures "
+        "(default: MCP_TASKS_PROFILE)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--tools",
         metavar="MODULE:OBJECT",
         help="your own tools: an MCPServer, or a register(tasks, server) function "
-        "(module:object or path/to/file.py:object)",
+        "(module:object or path/to/file.py:object; default: MCP_TASKS_TOOLS)",
     )
-    serve.set_defaults(command=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -128,9 +134,49 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "stateless": args.stateless,
+        "profile": args.profile,
+        "tools": args.tools,
     }
     settings = load_settings(**{name: value for name, value in flags.items() if value is not None})
-    serve(settings, profile=args.profile, tools=args.tools)
+    if settings.execution == "queue" and settings.queue_url is None:
+        raise ConfigError(
+            "serve with MCP_TASKS_EXECUTION=queue needs MCP_TASKS_BACKEND=dynamodb and "
+            "MCP_TASKS_QUEUE_URL, so that worker processes can run the tasks"
+        )
+    serve(settings, profile=settings.profile, tools=settings.tools)
+    return 0
+
+
+# ------------------------------------------------------------------ worker
+
+
+def _add_worker(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run queued tasks: claim them from the SQS queue and run their tools",
+        description="Long-poll MCP_TASKS_QUEUE_URL and run the tasks a queue-mode front end "
+        "stored, MCP_TASKS_WORKER_CONCURRENCY at a time. Give it the same tools as serve. "
+        "SIGTERM stops receiving, gives running tasks MCP_TASKS_SHUTDOWN_GRACE_SECONDS, "
+        "then fails the rest.",
+    )
+    _add_tool_flags(worker)
+    worker.set_defaults(command=_cmd_worker)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from mcp_tasks_server.server.build import build_server
+    from mcp_tasks_server.server.logs import configure_logging
+    from mcp_tasks_server.server.worker import run_worker
+
+    flags = {"profile": args.profile, "tools": args.tools, "execution": "queue"}
+    settings = load_settings(**{name: value for name, value in flags.items() if value is not None})
+    if settings.queue_url is None:
+        raise ConfigError(
+            "the worker needs MCP_TASKS_QUEUE_URL (the SQS queue) and MCP_TASKS_BACKEND=dynamodb"
+        )
+    configure_logging(settings.log_level)
+    server = build_server(settings, profile=settings.profile, tools=settings.tools)
+    anyio.run(run_worker, settings, server)
     return 0
 
 
@@ -153,6 +199,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     load_settings()  # a bad MCP_TASKS_* value fails here, before the server starts
     return anyio.run(run_demo)
+
+
+# ------------------------------------------------------------------ sweep
+
+
+def _add_sweep(commands: Any) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="fail orphaned tasks and remove expired ones, once (for a schedule)",
+        description="Fail every unfinished task whose replica or worker stopped, or that no "
+        "worker claimed within MCP_TASKS_CLAIM_TIMEOUT_SECONDS (in queue mode, queue an "
+        "idempotent tool's task again instead, while it has attempts left), then remove "
+        "expired tasks where the backend does not. For deployments with no long-lived "
+        "process: run it on a schedule (the Lambda sweep_handler does the same). "
+        "Prints what it did as one JSON line.",
+    )
+    sweep.add_argument("--once", action="store_true", required=True, help="run one sweep and exit")
+    sweep.set_defaults(command=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from mcp_tasks_server.server.logs import configure_logging
+    from mcp_tasks_server.server.sweep import sweep_once
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    report = anyio.run(sweep_once, settings)
+    print(json.dumps(report.as_json()))
+    return 0
 
 
 # ------------------------------------------------------------------ dynamodb

@@ -67,6 +67,7 @@ def http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
     app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
         stateless_http=settings.stateless,
+        json_response=settings.json_response,
         transport_security=transport_security(settings),
         host=settings.host,
     )

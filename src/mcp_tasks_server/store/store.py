@@ -20,10 +20,7 @@ loser gets the state machine's error: exactly one writer wins.
 Missing, expired and foreign tasks are indistinguishable: all three raise the
 same ``TaskNotFound``.
 
-This module validates arguments and runs the conditional-write loop; what
-each operation does to a record is a pure function in :mod:`.changes` (so it
-can be re-run against a winner's record), and the translation of records and
-errors to and from the backend is in :mod:`.store_backend`.
+What each change does is a pure function in :mod:`mcp_tasks_server.core.lifecycle`.
 """
 
 from __future__ import annotations
@@ -118,11 +115,15 @@ class TaskStore:
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
         replica: str | None = None,
+        lease_ms: int | None = None,
+        max_attempts: int = 1,
     ) -> TaskRecord:
         """Store a new ``working`` task and return it. One conditional write.
 
-        ``replica`` names the replica that will run it: the record then
-        holds that replica's lease from the start, in the same write.
+        ``replica`` names the replica that will run it (or the queued marker):
+        the record holds its lease, ``lease_ms`` long (default: the policy's),
+        from the start, in the same write. ``max_attempts`` above 1 lets an
+        orphan run again (idempotent tools).
         """
         if not owner:
             raise InvalidArgument("owner must not be empty")
@@ -130,6 +131,7 @@ class TaskStore:
             raise InvalidArgument("tool_error_status must be failed or completed")
         self.policy.check_size("tool arguments", request.arguments, self.policy.max_arguments_bytes)
         ttl = self.effective_ttl_ms(ttl_ms)
+        lease = self.policy.lease_ms if lease_ms is None else lease_ms
         quota = self.policy.max_active_tasks_per_owner or None
         for _ in range(3):  # an id collision needs 2**130 luck; retrying is still right
             now = self.clock()
@@ -144,7 +146,8 @@ class TaskStore:
                 request=request,
                 tool_error_status=tool_error_status,
                 replica=replica,
-                lease_expires_at_ms=None if replica is None else now + self.policy.lease_ms,
+                lease_expires_at_ms=None if replica is None else now + lease,
+                max_attempts=max_attempts,
                 version=1,
             )
             with backend_errors():
@@ -188,11 +191,9 @@ class TaskStore:
     async def settle_orphan(self, record: TaskRecord) -> TaskRecord:
         """``record``, or, if its replica's lease ran out, the task failed for that.
 
-        The one place the orphan rule (:func:`.changes.orphan_failure`) is
-        applied: every
-        read goes through it, and so does the orphan sweep. Free unless the
-        task is an orphan; then one conditional write, which exactly one
-        replica wins.
+        The one place the orphan rule (``lifecycle.orphan_failure``) is applied:
+        every read goes through it, and so does the orphan sweep. Free unless the
+        task is an orphan; then one conditional write, which one replica wins.
         """
         now = self.clock()
         if not record.is_orphaned(now):
@@ -213,6 +214,10 @@ class TaskStore:
         now; raises ``TaskTerminal`` when the task has finished meanwhile.
         """
         change = lifecycle.lease_renewal(replica, self.clock, self.policy.lease_ms)
+        return await self._change(record.owner, record.task_id, change, record)
+
+    async def apply(self, record: TaskRecord, change: Change) -> TaskRecord:
+        """Apply a :mod:`~mcp_tasks_server.core.lifecycle` change (a claim, a re-run): one write."""
         return await self._change(record.owner, record.task_id, change, record)
 
     # ------------------------------------------------------------------ changes
