@@ -59,7 +59,7 @@ from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.as_tools.tools import install_task_tools
 from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
-from mcp_tasks_server.protocol.storage import build_backend
+from mcp_tasks_server.protocol.storage import build_backend, build_record_codec, owner_digest
 from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
 from mcp_tasks_server.protocol.v2025_11_25.methods import LegacyTasksMiddleware
 from mcp_tasks_server.runtime.context import TaskContext
@@ -103,8 +103,12 @@ class Tasks:
         self.settings = settings if settings is not None else Settings()
         self.backend = backend if backend is not None else build_backend(self.settings)
         self.store = TaskStore(
-            self.backend, self.settings.store_policy(), replica=self.settings.replica
+            self.backend,
+            self.settings.store_policy(),
+            replica=self.settings.replica,
+            codec=build_record_codec(self.settings),
         )
+        self._owner_digest = owner_digest(self.settings)
         self.runner = Runner(self.store, self.settings)
         self.service = TaskService(self.store, self.runner)
         # State the 2025-11-25 adapters share: built once, handed to each of them.
@@ -197,6 +201,7 @@ class Tasks:
         """
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.backend.aclose)
+            stack.push_async_callback(self.store.codec.aclose)
             await stack.enter_async_context(self.runner)
             yield self
 
@@ -217,6 +222,7 @@ class Tasks:
             principal=principal,
             session_id=session_id if isinstance(session_id, str) else None,
             local=getattr(ctx, "request", None) is None,
+            digest=self._owner_digest,
         )
 
     async def start_task(
