@@ -39,7 +39,12 @@ from mcp_tasks_server.core.errors import (
     TaskNotFound,
 )
 from mcp_tasks_server.core.model import TaskRecord
-from mcp_tasks_server.store.encryption import DecryptionFailed, KeyServiceError, PayloadCodec
+from mcp_tasks_server.store.encryption import (
+    DecryptionFailed,
+    KeyServiceError,
+    PayloadCodec,
+    is_encrypted,
+)
 
 __all__ = ["RecordCodec", "backend_errors", "from_stored", "to_stored"]
 
@@ -103,7 +108,13 @@ class RecordCodec:
         self, stored: StoredRecord, owner: str, task_id: str, now_ms: int
     ) -> TaskRecord:
         """As :func:`from_stored`, after opening the body; an unopenable one is not found."""
-        if self.payload is not None:
+        if self.payload is None:
+            if is_encrypted(stored.data):
+                logger.error(
+                    "a stored task is encrypted, but encryption is off: it reads as missing"
+                )
+                raise TaskNotFound(task_id)
+        else:
             try:
                 with _key_service_errors():
                     data = await self.payload.open(stored.data, owner=owner, task_id=task_id)
