@@ -5,7 +5,8 @@ A task belongs to the most specific identity the connection offers:
 1. the **authenticated principal**, where the server has authentication;
 2. otherwise the **stateful HTTP session** that created it;
 3. otherwise, on stdio, the **single local client** at the other end of the pipe;
-4. otherwise (stateless HTTP without authentication) **nobody in particular**:
+4. otherwise (HTTP without authentication, where there is no session: a
+   stateless server, or any 2026-07-28 client) **nobody in particular**:
    the task is reachable by anyone who holds its unguessable id, and the
    listing methods are not offered, as the spec asks.
 
