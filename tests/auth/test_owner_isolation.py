@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from mcp_tasks_server import Settings
@@ -46,6 +47,7 @@ async def protected_server(
             auth_jwks_url=idp.url,
             auth_issuer=ISSUER,
             auth_audience=[AUDIENCE],
+            auth_resource_url=AUDIENCE,
         )
         app = http_app(build_server(settings, profile="conformance"), settings)
         async with serve_asgi(app) as port:
@@ -135,9 +137,10 @@ async def test_2025_tasks_belong_to_the_principal_not_the_connection(stateless: 
                 assert cancelled.result["status"] == "cancelled"
 
 
-async def test_2026_tasks_belong_to_the_principal() -> None:
+@pytest.mark.parametrize("stateless", [False, True], ids=["stateful", "stateless"])
+async def test_2026_tasks_belong_to_the_principal(stateless: bool) -> None:
     with anyio.fail_after(90):
-        async with protected_server(rsa_key("k1"), stateless=True) as (url, alice_h, bob_h):
+        async with protected_server(rsa_key("k1"), stateless=stateless) as (url, alice_h, bob_h):
             async with RawHttp.modern(url, headers=alice_h) as alice:
                 task_id = (await alice.request("tools/call", ASK)).result["taskId"]
                 asked = await until_input_required(alice, task_id)
@@ -166,11 +169,18 @@ async def test_requests_without_a_valid_token_are_refused_in_both_eras() -> None
     key = rsa_key("k1")
     with anyio.fail_after(60):
         async with protected_server(key, stateless=True) as (url, _, _):
+            metadata_url = url.removesuffix("/mcp") + "/.well-known/oauth-protected-resource/mcp"
+            async with httpx.AsyncClient(timeout=30) as http:
+                metadata = (await http.get(metadata_url)).json()
+            assert metadata["resource"] == AUDIENCE
+            assert metadata["authorization_servers"] == [ISSUER]
             forged = {"Authorization": f"Bearer {sign(rsa_key('k1'), claims())}"}
             for headers in ({}, forged):
                 async with RawHttp.modern(url, headers=headers) as anonymous:
                     refused = await anonymous.request("tools/call", ASK)
                     assert refused.status == 401
-                    assert refused.headers["www-authenticate"].startswith("Bearer ")
+                    challenge = refused.headers["www-authenticate"]
+                    assert challenge.startswith("Bearer ")
+                    assert "resource_metadata=" in challenge
                 async with RawHttp.legacy_session(url, stateless=True, headers=headers) as legacy:
                     assert (await legacy.request("tools/call", ASK)).status == 401

@@ -131,3 +131,23 @@ async def test_api_key_holders_see_only_their_own_tasks(tmp_path: Path, stateles
             async with RawHttp.modern(url, headers=alice_h) as alice:
                 got = await alice.request("tasks/get", {"taskId": task_id})
                 assert got.result["taskId"] == task_id
+
+
+@pytest.mark.anyio
+async def test_auth_settings_protect_a_user_server_given_to_tools(tmp_path: Path) -> None:
+    key = new_api_key()
+    keys = tmp_path / "api-keys.txt"
+    keys.write_text(hash_entry("ci-bot", key) + "\n")
+    path = tmp_path / "user_server.py"
+    path.write_text("from mcp.server.mcpserver import MCPServer\n\nserver = MCPServer('user')\n")
+    settings = Settings(transport="http", auth="api-keys", auth_api_keys_file=str(keys))
+    app = http_app(build_server(settings, tools=f"{path}:server"), settings)
+    with anyio.fail_after(60):
+        async with serve_asgi(app) as port:
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with RawHttp.modern(url) as anonymous:
+                assert (await anonymous.request("tools/list", {})).status == 401
+            async with RawHttp.modern(url, headers={"Authorization": f"Bearer {key}"}) as bot:
+                listed = await bot.request("tools/list", {})
+                assert listed.status == 200
+                assert "tasks_get" in {tool["name"] for tool in listed.result["tools"]}
