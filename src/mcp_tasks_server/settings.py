@@ -270,7 +270,7 @@ class Settings(BaseSettings):
     """HTTP: serve the default profile's example tools on a non-loopback address."""
 
     owner_key_secret: SecretStr | None = None
-    """Secret (32+ bytes) keying owner digests in storage keys; changing it orphans stored tasks."""
+    """Secret (32+ bytes) keying owner digests in storage keys; changing it strands stored tasks."""
 
     # ------------------------------------------------------------ encryption at rest
     encryption: Literal["none", "local", "kms"] = "none"

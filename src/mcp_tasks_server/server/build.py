@@ -28,6 +28,10 @@ serves streamable HTTP with uvicorn, stateful (sessions) or ``stateless``,
 with DNS-rebinding protection on (:mod:`.transport_http`). Both are
 re-exported here.
 
+**Authentication** (``MCP_TASKS_AUTH``) is the SDK's own bearer-token
+support, configured by :mod:`.security`, which also refuses to serve HTTP
+beyond loopback unprotected or with only the example tools.
+
 **Logs** are JSON lines on stderr, at ``MCP_TASKS_LOG_LEVEL``. At INFO they
 say what starts and stops and never carry payloads or secrets.
 
