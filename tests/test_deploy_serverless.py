@@ -295,7 +295,7 @@ def _listed(statement: dict[str, Any]) -> list[str]:
 
 
 def _iam_policy_actions() -> set[str]:
-    """What the server's DynamoDB calls need, from ``deploy/iam-policy.json``."""
-    policy = json.loads((DEPLOY / "iam-policy.json").read_text())
+    """What the server's DynamoDB calls need, from ``deploy/iam-server-policy.json``."""
+    policy = json.loads((DEPLOY / "iam-server-policy.json").read_text())
     [server] = [s for s in policy["Statement"] if s["Sid"] == "TaskStoreServer"]
     return set(server["Action"])

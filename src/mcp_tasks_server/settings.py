@@ -287,6 +287,59 @@ class Settings(BaseSettings):
     request_state_key: SecretStr | None = None
     """Secret (32+ bytes) sealing ``requestState``; alike on every replica (``new,old`` rotates)."""
 
+    # ------------------------------------------------------------ who may call
+    auth: Literal["none", "jwt", "api-keys"] = "none"
+    """Authentication of HTTP clients: ``none``, ``jwt`` (OAuth access tokens) or ``api-keys``."""
+
+    auth_jwks_url: str | None = None
+    """JWT: URL of the identity provider's JWKS (its signing keys); https unless loopback."""
+
+    auth_issuer: str | None = None
+    """JWT: the ``iss`` tokens must carry, exactly (also advertised as the authorization server)."""
+
+    auth_audience: CommaList = Field(default_factory=list)
+    """JWT: comma-separated ``aud`` values accepted; this or ``AUTH_CLIENT_IDS`` is required."""
+
+    auth_client_ids: CommaList = Field(default_factory=list)
+    """JWT: comma-separated OAuth client ids accepted (Cognito access tokens carry no ``aud``)."""
+
+    auth_required_scopes: CommaList = Field(default_factory=list)
+    """JWT, API keys: comma-separated scopes every token must grant."""
+
+    auth_leeway_seconds: float = Field(default=30.0, ge=0, le=600)
+    """JWT: clock skew tolerated on ``exp``, ``nbf`` and ``iat``."""
+
+    auth_resource_url: str | None = None
+    """Public URL of this server's MCP endpoint, served as RFC 9728 protected-resource metadata."""
+
+    auth_api_keys_file: str | None = None
+    """API keys: file of ``<subject> sha256:<hex>`` lines (hashes, never keys)."""
+
+    allow_anonymous: bool = False
+    """HTTP: serve a non-loopback address without authentication (anyone may call the tools)."""
+
+    allow_example_tools: bool = False
+    """HTTP: serve the default profile's example tools on a non-loopback address."""
+
+    owner_key_secret: SecretStr | None = None
+    """Secret (32+ bytes) keying owner digests in storage keys; changing it strands stored tasks."""
+
+    # ------------------------------------------------------------ encryption at rest
+    encryption: Literal["none", "local", "kms"] = "none"
+    """Encrypt task payloads before they are stored: ``none``, ``local`` keys or AWS ``kms``."""
+
+    encryption_keys: SecretStr | None = None
+    """Local encryption: ``keyid:base64key,...``; the first encrypts, every one decrypts."""
+
+    encryption_kms_key_id: str | None = None
+    """KMS encryption: the KMS key id, ARN or alias that wraps data keys."""
+
+    encryption_data_key_ttl_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    """KMS encryption: how long one data key seals new payloads (one KMS call each)."""
+
+    encryption_read_plaintext: bool = True
+    """Read task payloads stored before encryption was on (turn off after one max TTL)."""
+
     @property
     def request_state_keys(self) -> list[str]:
         """The ``requestState`` key ring, sealing key first (empty: per-process key)."""
@@ -340,7 +393,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe(exc)) from None
 
 
-_SECRET_FIELDS = frozenset({"request_state_key"})
+_SECRET_FIELDS = frozenset({"request_state_key", "owner_key_secret", "encryption_keys"})
 
 
 def _describe(exc: ValidationError) -> str:

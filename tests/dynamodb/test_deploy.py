@@ -19,7 +19,6 @@ from tests.dynamodb_servers import DynamoDbServer, delete_table, local_session
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVER_POLICY = DEPLOY / "iam-server-policy.json"
 PROVISIONING_POLICY = DEPLOY / "iam-provisioning-policy.json"
-COMBINED_POLICY = DEPLOY / "iam-policy.json"
 TEMPLATE = DEPLOY / "dynamodb-table.yaml"
 TABLE_ARN = "arn:aws:dynamodb:REGION:ACCOUNT_ID:table/mcp_tasks"
 
@@ -106,14 +105,6 @@ def test_policies_name_the_table_with_region_and_account_placeholders() -> None:
             assert statement["Effect"] == "Allow"
             assert statement["Resource"] == TABLE_ARN, path.name
             assert all(action.startswith("dynamodb:") for action in statement["Action"])
-
-
-def test_combined_policy_is_the_two_split_policies_together() -> None:
-    if not COMBINED_POLICY.exists():
-        pytest.skip("deploy/iam-policy.json has been retired")
-    assert statements(COMBINED_POLICY) == statements(SERVER_POLICY) + statements(
-        PROVISIONING_POLICY
-    )
 
 
 def test_cloudformation_template_passes_cfn_lint() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.clock import ManualClock
 from tests.dynamodb_servers import TEST_CREDENTIALS, TEST_REGION, DynamoDbServer
 
 
@@ -33,3 +34,8 @@ def kms_key(moto_kms: str) -> str:
     """The ARN of a fresh symmetric KMS key."""
     metadata = kms_admin(moto_kms).create_key(Description="mcp-tasks-server test key")
     return str(metadata["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()

@@ -148,9 +148,11 @@ class RawHttp:
 
     @classmethod
     @asynccontextmanager
-    async def legacy_session(cls, url: str, *, stateless: bool = False) -> AsyncIterator[RawHttp]:
+    async def legacy_session(
+        cls, url: str, *, stateless: bool = False, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[RawHttp]:
         """A 2025-11-25 connection; stateful servers hand out a session id on initialize."""
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=headers) as client:
             raw = cls(client, url, {"MCP-Protocol-Version": LEGACY}, LEGACY)
             if not stateless:
                 raw.headers.pop("MCP-Protocol-Version")
@@ -170,9 +172,11 @@ class RawHttp:
 
     @classmethod
     @asynccontextmanager
-    async def modern(cls, url: str, *, opt_in: bool = True) -> AsyncIterator[RawHttp]:
+    async def modern(
+        cls, url: str, *, opt_in: bool = True, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[RawHttp]:
         """A 2026-07-28 client: no handshake, every request self-describing."""
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=headers) as client:
             yield cls(client, url, {"MCP-Protocol-Version": MODERN}, MODERN, opt_in)
 
     initialize_result: dict[str, Any] = field(default_factory=dict)

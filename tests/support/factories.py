@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.backends import StorageBackend
+from mcp_tasks_server.protocol.storage import build_record_codec
+from mcp_tasks_server.store.codec import RecordCodec
 from mcp_tasks_server.store.store import TaskStore
 
 
-def make_store(backend: StorageBackend, settings: Settings | None = None) -> TaskStore:
-    """A store over ``backend`` with the limits and replica id ``settings`` give."""
+def make_store(
+    backend: StorageBackend, settings: Settings | None = None, *, codec: RecordCodec | None = None
+) -> TaskStore:
+    """A store over ``backend`` with the limits, replica id and encryption ``settings`` give."""
     settings = settings if settings is not None else Settings()
-    return TaskStore(backend, settings.store_policy(), replica=settings.replica)
+    if codec is None:
+        codec = build_record_codec(settings)
+    return TaskStore(backend, settings.store_policy(), replica=settings.replica, codec=codec)

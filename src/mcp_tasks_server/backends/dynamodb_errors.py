@@ -147,7 +147,8 @@ def translate_client_error(
         action = found.group(1) if found else _ACTIONS.get(operation, f"dynamodb:{operation}")
         return AccessDenied(
             f"access denied: the AWS credentials lack {action} on DynamoDB table {table} "
-            "(deploy/iam-policy.json lists every permission the server needs)"
+            "(deploy/iam-server-policy.json lists every permission the server needs; "
+            "deploy/iam-provisioning-policy.json those of create-table and check)"
         )
     if code in _CREDENTIAL_CODES:
         return AccessDenied(

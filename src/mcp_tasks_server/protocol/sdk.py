@@ -25,14 +25,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKED_AGAINST",
+    "UNNAMED_SERVER",
     "connection_of",
     "find_tool",
+    "has_auth",
     "has_extension",
     "install_extension",
     "lowlevel_server",
     "replace_middleware",
     "resolves_before_running",
     "server_lifespan",
+    "set_auth",
     "wrap_lifespan",
     "wrap_request_handler",
 ]
@@ -129,3 +132,21 @@ def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
     The SDK exposes it on the tool-level ``Context`` only.
     """
     return getattr(ctx.session, "_connection", None)
+
+
+UNNAMED_SERVER = "mcp-server"
+"""The name ``MCPServer`` takes when it is given none."""
+
+
+def has_auth(server: MCPServer[Any]) -> bool:
+    return server.settings.auth is not None
+
+
+def set_auth(server: MCPServer[Any], verifier: Any, auth: Any) -> None:
+    """Give a server built without authentication a token verifier and ``AuthSettings``.
+
+    ``MCPServer`` takes both only at construction and reads them when its
+    HTTP app is built, so setting them before that is equivalent.
+    """
+    server.settings.auth = auth
+    server._token_verifier = verifier  # pyright: ignore[reportPrivateUsage]

@@ -1,19 +1,29 @@
-"""``build_backend`` and ``build_queue``: what the settings name, built once at the root.
+"""What the settings name for storage, built once at the root: backend, queue, codec, owner keys.
 
-The one place that knows both ``MCP_TASKS_*`` names and backend (and queue)
-constructor arguments; the backends and queues themselves never see the settings.
+The one place that knows both ``MCP_TASKS_*`` names and backend constructor
+arguments; the backends themselves never see the settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mcp_tasks_server.backends.base import StorageBackend
 from mcp_tasks_server.backends.memory import MemoryBackend
 from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.core.owner import default_owner_digest
 from mcp_tasks_server.queues.base import TaskQueue
 from mcp_tasks_server.queues.memory import MemoryQueue
 from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.store.codec import RecordCodec
+from mcp_tasks_server.store.encryption import (
+    LocalKeyRing,
+    PayloadCipher,
+    PayloadCodec,
+    owner_key_hasher,
+)
 
-__all__ = ["build_backend", "build_queue"]
+__all__ = ["build_backend", "build_queue", "build_record_codec", "owner_digest"]
 
 
 def build_backend(settings: Settings) -> StorageBackend:
@@ -52,6 +62,52 @@ def _dynamodb_backend(settings: Settings) -> StorageBackend:
         max_item_bytes=settings.dynamodb_max_item_bytes,
         track_active=quota > 0,
     )
+
+
+def build_record_codec(settings: Settings) -> RecordCodec:
+    """How record bodies cross to the backend: in clear, or sealed (``MCP_TASKS_ENCRYPTION``)."""
+    if settings.encryption == "none":
+        return RecordCodec()
+    read_plaintext = settings.encryption_read_plaintext
+    if settings.encryption == "local":
+        if settings.encryption_keys is None:
+            raise ConfigError(
+                "MCP_TASKS_ENCRYPTION=local needs MCP_TASKS_ENCRYPTION_KEYS "
+                "(make a key with: python -m mcp_tasks_server.store.encryption new-key k1)"
+            )
+        ring = LocalKeyRing.from_text(settings.encryption_keys.get_secret_value())
+        return RecordCodec(PayloadCodec(ring, read_plaintext=read_plaintext))
+    return RecordCodec(PayloadCodec(_kms_cipher(settings), read_plaintext=read_plaintext))
+
+
+def _kms_cipher(settings: Settings) -> PayloadCipher:
+    key_id = settings.encryption_kms_key_id
+    if not key_id:
+        raise ConfigError("MCP_TASKS_ENCRYPTION=kms needs MCP_TASKS_ENCRYPTION_KMS_KEY_ID")
+    try:
+        import aioboto3
+
+        from mcp_tasks_server.store.encryption.kms import KmsEnvelopeCipher
+    except ImportError as exc:
+        if exc.name not in {"aioboto3", "aiobotocore", "botocore", "boto3"}:
+            raise
+        raise ConfigError(
+            "MCP_TASKS_ENCRYPTION=kms needs aioboto3: pip install 'mcp-tasks-server[dynamodb]'"
+        ) from None
+    session = aioboto3.Session()
+    region = settings.dynamodb_region  # the table's region, where its key usually lives too
+    return KmsEnvelopeCipher(
+        key_id,
+        lambda: session.client("kms", region_name=region),
+        data_key_ttl_seconds=settings.encryption_data_key_ttl_seconds,
+    )
+
+
+def owner_digest(settings: Settings) -> Callable[[str], str]:
+    """How identities become owner keys: keyed by ``MCP_TASKS_OWNER_KEY_SECRET`` when set."""
+    if settings.owner_key_secret is None:
+        return default_owner_digest
+    return owner_key_hasher(settings.owner_key_secret.get_secret_value())
 
 
 def build_queue(settings: Settings) -> TaskQueue:

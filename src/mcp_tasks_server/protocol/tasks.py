@@ -61,7 +61,12 @@ from mcp_tasks_server.protocol.as_tools.tools import install_task_tools
 from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
 from mcp_tasks_server.protocol.inline_context import InlineTaskContext
-from mcp_tasks_server.protocol.storage import build_backend, build_queue
+from mcp_tasks_server.protocol.storage import (
+    build_backend,
+    build_queue,
+    build_record_codec,
+    owner_digest,
+)
 from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
 from mcp_tasks_server.protocol.v2025_11_25.methods import LegacyTasksMiddleware
 from mcp_tasks_server.queues.base import TaskQueue
@@ -123,8 +128,12 @@ class Tasks:
         self.settings = settings if settings is not None else Settings()
         self.backend = backend if backend is not None else build_backend(self.settings)
         self.store = TaskStore(
-            self.backend, self.settings.store_policy(), replica=self.settings.replica
+            self.backend,
+            self.settings.store_policy(),
+            replica=self.settings.replica,
+            codec=build_record_codec(self.settings),
         )
+        self._owner_digest = owner_digest(self.settings)
         self.runner = Runner(self.store, self.settings)
         self.queue: TaskQueue | None = None
         execution: Execution = self.runner
@@ -242,6 +251,7 @@ class Tasks:
             stack.push_async_callback(self.backend.aclose)
             if self.queue is not None:
                 stack.push_async_callback(self.queue.close)
+            stack.push_async_callback(self.store.codec.aclose)
             await stack.enter_async_context(self.runner)
             yield self
 
@@ -262,6 +272,7 @@ class Tasks:
             principal=principal,
             session_id=session_id if isinstance(session_id, str) else None,
             local=getattr(ctx, "request", None) is None,
+            digest=self._owner_digest,
         )
 
     async def start_task(

@@ -28,6 +28,10 @@ serves streamable HTTP with uvicorn, stateful (sessions) or ``stateless``,
 with DNS-rebinding protection on (:mod:`.transport_http`). Both are
 re-exported here.
 
+**Authentication** (``MCP_TASKS_AUTH``) is the SDK's own bearer-token
+support, configured by :mod:`.security`, which also refuses to serve HTTP
+beyond loopback unprotected or with only the example tools.
+
 **Logs** are JSON lines on stderr, at ``MCP_TASKS_LOG_LEVEL``. At INFO they
 say what starts and stops and never carry payloads or secrets.
 
@@ -60,6 +64,7 @@ from mcp_tasks_server.protocol import Tasks, sdk
 from mcp_tasks_server.protocol.shapes import TASKS_EXTENSION
 from mcp_tasks_server.server.http import http_app, serve_http, transport_security
 from mcp_tasks_server.server.logs import configure_logging
+from mcp_tasks_server.server.security import auth_options, check_exposure, server_auth_kwargs
 from mcp_tasks_server.server.stdio import serve_stdio, take_stdout
 from mcp_tasks_server.settings import Settings
 
@@ -106,6 +111,7 @@ def build_server(
     if isinstance(loaded, MCPServer):
         server = loaded
         _use_request_state_keys(server, settings)
+        _use_auth(server, settings)
         if sdk.has_extension(server, TASKS_EXTENSION):
             if profile != "default":
                 raise ConfigError(
@@ -121,6 +127,7 @@ def build_server(
             instructions=INSTRUCTIONS,
             log_level=settings.log_level,
             request_state_security=_request_state_security(settings),
+            **server_auth_kwargs(settings),
         )
     tasks = Tasks(settings)
     if profile == "conformance":
@@ -160,6 +167,12 @@ def _use_request_state_keys(server: MCPServer[Any], settings: Settings) -> None:
     security = _request_state_security(settings)
     if security is None:
         return
+    if server.name == sdk.UNNAMED_SERVER:
+        raise ConfigError(
+            "MCP_TASKS_REQUEST_STATE_KEY is set, but the server given to --tools has no name, "
+            "and sealed requestState is bound to the server's name: name it "
+            '(MCPServer("my-service", ...)) so no other unnamed service shares its audience'
+        )
     boundary = RequestStateBoundary(security, default_audience=server.name)
     if sdk.replace_middleware(server, RequestStateBoundary, boundary):
         return
@@ -167,6 +180,14 @@ def _use_request_state_keys(server: MCPServer[Any], settings: Settings) -> None:
         "MCP_TASKS_REQUEST_STATE_KEY is set, but the server given to --tools has no "
         "requestState boundary to apply it to"
     )
+
+
+def _use_auth(server: MCPServer[Any], settings: Settings) -> None:
+    """Apply ``MCP_TASKS_AUTH`` to a server built elsewhere, unless it brings its own."""
+    options = auth_options(settings)
+    if options is None or sdk.has_auth(server):
+        return
+    sdk.set_auth(server, *options)
 
 
 # ---------------------------------------------------------------------- --tools
@@ -279,6 +300,7 @@ def serve(
     configure_logging(settings.log_level)
     if settings.transport == "http":
         transport_security(settings)  # a bad host setting fails before anything is imported
+        check_exposure(settings, profile=profile, tools=tools)
         server = build_server(settings, profile=profile, tools=tools)
         _log_start(settings, profile, tools)
         anyio.run(serve_http, server, settings)

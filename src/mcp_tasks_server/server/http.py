@@ -23,7 +23,7 @@ from mcp_tasks_server.core.errors import ConfigError
 from mcp_tasks_server.server.poll_responses import JsonPolls
 from mcp_tasks_server.settings import Settings
 
-__all__ = ["http_app", "serve_http", "transport_security"]
+__all__ = ["http_app", "is_loopback", "serve_http", "transport_security"]
 
 # Logged under the reference server's name, as before this module was split out.
 logger = logging.getLogger("mcp_tasks_server.server")
@@ -37,7 +37,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     hosts = list(settings.allowed_hosts)
     if "*" in hosts:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    if not hosts and not _is_loopback(settings.host):
+    if not hosts and not is_loopback(settings.host):
         raise ConfigError(
             f"MCP_TASKS_HOST={settings.host} is not a loopback address, so set "
             "MCP_TASKS_ALLOWED_HOSTS to the Host values clients use (e.g. "
@@ -50,7 +50,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -20,11 +20,14 @@ loser gets the state machine's error: exactly one writer wins.
 Missing, expired and foreign tasks are indistinguishable: all three raise the
 same ``TaskNotFound``.
 
-What each change does is a pure function in :mod:`mcp_tasks_server.core.lifecycle`.
+This module validates arguments and runs the conditional-write loop; each
+change is a pure function in :mod:`~mcp_tasks_server.core.lifecycle`, and
+records cross to the backend through :mod:`.codec` (where encryption plugs in).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +52,7 @@ from mcp_tasks_server.core.model import (
     is_valid_task_id,
     new_task_id,
 )
-from mcp_tasks_server.store.codec import backend_errors, from_stored, to_stored
+from mcp_tasks_server.store.codec import RecordCodec, backend_errors
 from mcp_tasks_server.store.policy import StorePolicy, truncate_utf8
 
 __all__ = ["InputDelivery", "TaskPage", "TaskStore"]
@@ -89,8 +92,10 @@ class TaskStore:
         *,
         replica: str = PROCESS_REPLICA_ID,
         max_retries: int = 8,
+        codec: RecordCodec | None = None,
     ) -> None:
         self.backend = backend
+        self.codec = codec if codec is not None else RecordCodec()
         self.policy = policy if policy is not None else StorePolicy()
         self.replica = replica
         self.max_retries = max_retries
@@ -150,9 +155,10 @@ class TaskStore:
                 max_attempts=max_attempts,
                 version=1,
             )
+            stored = await self.codec.encode(record)
             with backend_errors():
                 try:
-                    await self.backend.create(to_stored(record), max_active=quota)
+                    await self.backend.create(stored, max_active=quota)
                 except RecordExists:
                     continue
             return record
@@ -167,7 +173,7 @@ class TaskStore:
                 stored = await self.backend.get(owner, task_id)
             except RecordNotFound:
                 raise TaskNotFound(task_id) from None
-        return await self.settle_orphan(self._decode(stored, owner, task_id))
+        return await self.settle_orphan(await self._decode(stored, owner, task_id))
 
     async def list(
         self, owner: str, *, cursor: str | None = None, limit: int | None = None
@@ -179,11 +185,13 @@ class TaskStore:
         with backend_errors():
             page = await self.backend.list(owner, limit=page_size, cursor=cursor)
         now = self.clock()
-        records = [
-            await self.settle_orphan(self._decode(stored, owner, stored.task_id))
-            for stored in page.records
-            if not stored.is_expired(now)
-        ]
+        records = []
+        for stored in page.records:
+            if stored.is_expired(now):
+                continue
+            with contextlib.suppress(TaskNotFound):  # a body that does not open is not listed
+                record = await self._decode(stored, owner, stored.task_id)
+                records.append(await self.settle_orphan(record))
         return TaskPage(records, page.next_cursor)
 
     # ------------------------------------------------------------------ leases
@@ -358,9 +366,9 @@ class TaskStore:
         records = []
         for stored in page.records:
             try:
-                records.append(self._decode(stored, stored.owner, stored.task_id))
+                records.append(await self._decode(stored, stored.owner, stored.task_id))
             except TaskNotFound:
-                continue  # expired: nobody can see it, the expiry sweep removes it
+                continue  # expired or unreadable: nobody can see it, expiry removes it
         return TaskPage(records, page.next_cursor)
 
     # ------------------------------------------------------------------ internals
@@ -380,21 +388,22 @@ class TaskStore:
                 # Any write by the lease replica renews its lease at no extra cost.
                 stamp["lease_expires_at_ms"] = now + self.policy.lease_ms
             updated = updated.model_copy(update=stamp)
+            stored = await self.codec.encode(updated)
             with backend_errors():
                 try:
-                    await self.backend.replace(to_stored(updated), current.version)
+                    await self.backend.replace(stored, current.version)
                 except RecordNotFound:
                     raise TaskNotFound(task_id) from None
                 except VersionConflict as conflict:
                     if conflict.current is None:
                         current = await self.get(owner, task_id)
                     else:
-                        current = self._decode(conflict.current, owner, task_id)
+                        current = await self._decode(conflict.current, owner, task_id)
                     continue
             return updated
         raise ConcurrentModification(
             f"Task {task_id} kept changing underneath {self.max_retries + 1} attempts"
         )
 
-    def _decode(self, stored: StoredRecord, owner: str, task_id: str) -> TaskRecord:
-        return from_stored(stored, owner, task_id, self.clock())
+    async def _decode(self, stored: StoredRecord, owner: str, task_id: str) -> TaskRecord:
+        return await self.codec.decode(stored, owner, task_id, self.clock())
