@@ -55,10 +55,12 @@ from mcp_tasks_server.core.errors import ProtocolFailure
 from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR
 from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner, bind_owner
+from mcp_tasks_server.observability import LogIds, Observers
 from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.as_tools.tools import install_task_tools
 from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
+from mcp_tasks_server.protocol.installed import INSTALLED
 from mcp_tasks_server.protocol.storage import build_backend
 from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
 from mcp_tasks_server.protocol.v2025_11_25.methods import LegacyTasksMiddleware
@@ -98,12 +100,21 @@ class Tasks:
     """Durable tasks for one ``MCPServer``: storage, runner, and every protocol era."""
 
     def __init__(
-        self, settings: Settings | None = None, *, backend: StorageBackend | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: StorageBackend | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
-        self.backend = backend if backend is not None else build_backend(self.settings)
+        replica = self.settings.replica
+        self.observers = observers or Observers.quiet(
+            replica=replica, ids=LogIds(self.settings.log_hash_key_bytes)
+        )
+        telemetry = self.observers.telemetry
+        self.backend = backend or build_backend(self.settings, telemetry=telemetry)
         self.store = TaskStore(
-            self.backend, self.settings.store_policy(), replica=self.settings.replica
+            self.backend, self.settings.store_policy(), replica=replica, observers=self.observers
         )
         self.runner = Runner(self.store, self.settings)
         self.service = TaskService(self.store, self.runner)
@@ -183,6 +194,7 @@ class Tasks:
         self._pending.clear()
 
         host: TaskHost = self
+        INSTALLED[server] = self
         sdk.wrap_lifespan(server, self.running)
         server.middleware.append(LegacyTasksMiddleware(host, self.channels))
         sdk.install_extension(server, TasksExtension(host, self.channels))
