@@ -192,6 +192,9 @@ class TaskRecord(_Frozen):
         serialization_alias="lease_owner",
     )
     lease_expires_at_ms: int | None = None
+    # W3C trace context of the request that created the task (``traceparent``,
+    # ``tracestate``), so the run joins that trace wherever it happens.
+    trace_context: dict[str, str] | None = None
     version: int = Field(default=0, exclude=True)
 
     @property

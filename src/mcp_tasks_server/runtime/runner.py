@@ -82,6 +82,7 @@ class Runner:
         self.store = store
         self.settings = settings
         self.replica = store.replica
+        self.observers = store.observers
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
@@ -165,6 +166,7 @@ class Runner:
             except TaskError as exc:
                 logger.warning("could not mark task %s as stopped: %s", task_id, exc)
                 continue
+            self.observers.settled(record)
             await self.publish(record)
 
     # ------------------------------------------------------------------ running
@@ -182,7 +184,7 @@ class Runner:
         # signal cancels everything it hosts) must not kill the tool mid-way.
         # Only this task's own scope stops it: a cancel, or the end of the
         # shutdown grace period; its outcome is then stored by the shutdown.
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True), self.observers.run_span(context.record):
             await self._run_shielded(context, invoke)
 
     async def _run_shielded(self, context: StoredTaskContext, invoke: Invoke) -> None:
@@ -216,7 +218,11 @@ class Runner:
         record = context.record
         try:
             await context.flush_progress()
-            record = await self._store_outcome(context, result, error)
+            expected = "failed" if error is not None else "completed"
+            with self.observers.finish_span(record, expected) as span:
+                record = await self._store_outcome(context, result, error)
+                span.set_status(str(record.status))
+            self.observers.finished(record)
         except (TaskTerminal, TaskNotFound):
             # A cancel won the race, or the task expired: its stored state stands.
             self.feed.wake(record.task_id)

@@ -52,6 +52,7 @@ from mcp_tasks_server.core.model import (
     is_valid_task_id,
     new_task_id,
 )
+from mcp_tasks_server.observability.observers import Observers
 from mcp_tasks_server.store.codec import backend_errors, from_stored, to_stored
 from mcp_tasks_server.store.policy import StorePolicy, truncate_utf8
 
@@ -83,6 +84,7 @@ class TaskStore:
     Every method takes the owner first; a task is only ever reachable by the
     owner it was created for. ``replica`` is the id this process's leases
     carry: a write it makes to a task it holds renews the lease for free.
+    ``observers`` hear of tasks the orphan rule fails (audit, telemetry).
     """
 
     def __init__(
@@ -92,11 +94,13 @@ class TaskStore:
         *,
         replica: str = PROCESS_REPLICA_ID,
         max_retries: int = 8,
+        observers: Observers | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy if policy is not None else StorePolicy()
         self.replica = replica
         self.max_retries = max_retries
+        self.observers = observers if observers is not None else Observers.quiet(replica=replica)
 
     @property
     def clock(self) -> Callable[[], int]:
@@ -118,11 +122,12 @@ class TaskStore:
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
         replica: str | None = None,
+        trace_context: dict[str, str] | None = None,
     ) -> TaskRecord:
         """Store a new ``working`` task and return it. One conditional write.
 
-        ``replica`` names the replica that will run it: the record then
-        holds that replica's lease from the start, in the same write.
+        ``replica`` names the replica that will run it: the record then holds
+        its lease from the start. ``trace_context``: the creating request's span.
         """
         if not owner:
             raise InvalidArgument("owner must not be empty")
@@ -145,6 +150,7 @@ class TaskStore:
                 tool_error_status=tool_error_status,
                 replica=replica,
                 lease_expires_at_ms=None if replica is None else now + self.policy.lease_ms,
+                trace_context=trace_context,
                 version=1,
             )
             with backend_errors():
@@ -189,21 +195,18 @@ class TaskStore:
         """``record``, or, if its replica's lease ran out, the task failed for that.
 
         The one place the orphan rule (:func:`.changes.orphan_failure`) is
-        applied: every
-        read goes through it, and so does the orphan sweep. Free unless the
-        task is an orphan; then one conditional write, which exactly one
-        replica wins.
+        applied: every read goes through it, and so does the orphan sweep. Free
+        unless the task is an orphan; then one conditional write, which exactly
+        one replica wins.
         """
         now = self.clock()
         if not record.is_orphaned(now):
             return record
         settled = await self._change(record.owner, record.task_id, orphan_failure(now), record)
         if settled.is_terminal and settled.error == ORPHAN_ERROR:
-            logger.warning(
-                "task %s failed: its replica's lease ran out (%s)",
-                record.task_id,
-                record.replica,
-            )
+            self.observers.settled(settled)
+            task, replica = record.task_id, record.replica
+            logger.warning("task %s failed: its replica's lease ran out (%s)", task, replica)
         return settled
 
     async def renew_lease(self, record: TaskRecord, replica: str) -> TaskRecord:
