@@ -160,8 +160,13 @@ async def test_the_cli_lists_shows_cancels_and_counts_tasks_on_dynamodb_local(
         assert target in shown.stdout
         assert "hunter2" not in shown.stdout
         assert "hunter2" in run_cli(endpoint, table, "show", target, "--payloads").stdout
-        cancelled = output(run_cli(endpoint, table, "cancel", target, "--json"))
-        assert cancelled["status"] == "cancelled"
+        cancelling = run_cli(endpoint, table, "cancel", target, "--json")
+        assert output(cancelling)["status"] == "cancelled"
+        audited = [json.loads(line) for line in cancelling.stderr.splitlines()]
+        assert [(e["event"], e["replica"]) for e in audited if "event" in e] == [
+            ("task.cancelled", "operator-cli"),
+            ("task.finished", "operator-cli"),
+        ]
         stats = output(run_cli(endpoint, table, "stats", "--json"))
         assert stats["counts"] == {"working": 1, "completed": 2, "cancelled": 2}
         assert stats["complete"] is True

@@ -292,6 +292,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.backend == "memory":
         _fail("note: the memory backend lives inside each server process; this sees none of it")
+    if args.action == "cancel":
+        from mcp_tasks_server.server.logs import configure_logging
+
+        configure_logging(settings.log_level)  # the cancel's audit events, on stderr
     output = anyio.run(run_tasks_command, settings, args)
     print(output)
     return 0
