@@ -61,6 +61,7 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 """A list given as comma-separated text in the environment."""
 
 _MIN_REQUEST_STATE_KEY_BYTES = 32
+_MIN_LOG_HASH_KEY_BYTES = 16
 
 
 class Settings(BaseSettings):
@@ -281,6 +282,16 @@ class Settings(BaseSettings):
     strict_headers: bool = False
     """HTTP, 2026-07-28: refuse ``tasks/*`` without an ``Mcp-Name`` header too (-32020)."""
 
+    # ------------------------------------------------------------ operations
+    drain_seconds: float = Field(default=0.0, ge=0, le=600)
+    """HTTP: after SIGTERM, keep serving this long with ``/readyz`` at 503 before shutting down."""
+
+    probe_port: int | None = Field(default=None, ge=0, le=65_535)
+    """``worker`` only: serve ``/healthz`` and ``/readyz`` on this port (unset: no probes)."""
+
+    log_hash_key: SecretStr | None = None
+    """Key (16+ bytes) hashing ids in logs and audit events; alike on every replica to correlate."""
+
     # Unset, each process seals with a random key of its own, so the next
     # round of a multi-round call must reach the same process. Comma-separated
     # keys form a ring: the first seals, every one opens.
@@ -357,6 +368,21 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @property
+    def log_hash_key_bytes(self) -> bytes | None:
+        """``MCP_TASKS_LOG_HASH_KEY`` as bytes (unset: a key of each process's own)."""
+        return None if self.log_hash_key is None else self.log_hash_key.get_secret_value().encode()
+
+    @model_validator(mode="after")
+    def _log_hash_key_is_long_enough(self) -> Settings:
+        key = self.log_hash_key_bytes
+        if key is not None and len(key) < _MIN_LOG_HASH_KEY_BYTES:
+            raise ValueError(
+                "MCP_TASKS_LOG_HASH_KEY must be at least 16 bytes; make one with: "
+                'python -c "import secrets; print(secrets.token_hex(16))"'
+            )
+        return self
+
     @model_validator(mode="after")
     def _leases_outlive_heartbeats(self) -> Settings:
         # A lease is renewed when less than half remains, checked every
@@ -393,7 +419,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe(exc)) from None
 
 
-_SECRET_FIELDS = frozenset({"request_state_key", "owner_key_secret", "encryption_keys"})
+_SECRET_FIELDS = frozenset(
+    {"request_state_key", "owner_key_secret", "encryption_keys", "log_hash_key"}
+)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -8,86 +8,23 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
 from botocore.exceptions import ClientError
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    HistogramDataPoint,
-    InMemoryMetricReader,
-    NumberDataPoint,
-)
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mcp_tasks_server.core.model import new_task_id
-from mcp_tasks_server.observability import LogIds, Telemetry, otel_telemetry
+from mcp_tasks_server.observability import LogIds
+from tests.support.otel import Attributes, Recorded
 
 T = TypeVar("T")
-Attributes = frozenset[tuple[str, object]]
 
 TASK_ID = new_task_id()  # reaches telemetry only as its hash
 IDS = LogIds(b"k" * 32)
 TASK_HASH = IDS.task(TASK_ID)
-
-
-@dataclass
-class Recorded:
-    telemetry: Telemetry
-    spans: InMemorySpanExporter
-    reader: InMemoryMetricReader
-    requests: trace.Tracer
-    """Stands in for the MCP SDK, which opens a SERVER span per request."""
-
-    def span(self, prefix: str) -> ReadableSpan:
-        found = [s for s in self.spans.get_finished_spans() if s.name.startswith(prefix)]
-        assert len(found) == 1, [s.name for s in self.spans.get_finished_spans()]
-        return found[0]
-
-    def counters(self, name: str) -> dict[Attributes, float]:
-        return {
-            attributes: point.value
-            for attributes, point in self._points(name).items()
-            if isinstance(point, NumberDataPoint)
-        }
-
-    def histograms(self, name: str) -> dict[Attributes, tuple[int, float]]:
-        return {
-            attributes: (point.count, point.sum)
-            for attributes, point in self._points(name).items()
-            if isinstance(point, HistogramDataPoint)
-        }
-
-    def _points(self, name: str) -> dict[Attributes, object]:
-        data = self.reader.get_metrics_data()
-        assert data is not None
-        return {
-            frozenset((point.attributes or {}).items()): point
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        }
-
-
-@pytest.fixture
-def otel() -> Iterator[Recorded]:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    telemetry = otel_telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield Recorded(telemetry, spans, reader, tracer_provider.get_tracer("mcp-python-sdk"))
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
 
 
 def in_another_process(work: Callable[[], T]) -> T:

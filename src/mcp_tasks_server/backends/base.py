@@ -20,7 +20,8 @@ The contract is shaped by the most constrained production store (DynamoDB):
   physically deleted yet, and it no longer counts toward the quota;
 * listing costs in proportion to the page, not to the owner's total;
 * ``list_orphans`` finds active records with run-out leases **across owners**
-  (the orphan sweep); its cost per call is bounded by ``limit``.
+  (the orphan sweep), and ``scan`` walks every live record across owners (the
+  operator CLI); the cost of each call is bounded by ``limit``.
 
 Task ids are time-ordered (see :func:`mcp_tasks_server.core.model.new_task_id`),
 so "newest first" is simply descending key order.
@@ -156,6 +157,18 @@ class StorageBackend(ABC):
         over the store is complete. Order is unspecified. The cursor is
         internal (never shown to clients) and valid only for the same backend.
         """
+
+    async def scan(self, *, limit: int, cursor: str | None = None) -> Page:
+        """Live records of every owner, in an unspecified order: one bounded page.
+
+        For operators (``mcp-tasks-server tasks``), never for clients. One
+        request, examining at most ``limit`` records: a page may hold fewer,
+        even none, with a ``next_cursor`` to go on from; ``next_cursor`` is None
+        once the pass over the store is complete. The cursor is valid only for
+        the same backend. Not abstract, so a backend written before it still
+        loads; the contract suite requires it.
+        """
+        raise NotImplementedError(f"the {self.name} backend cannot list across owners")
 
     @abstractmethod
     async def sweep_expired(self) -> int:

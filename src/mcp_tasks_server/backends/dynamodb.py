@@ -75,6 +75,7 @@ from mcp_tasks_server.backends.dynamodb_requests import (
     replace_put,
     same_quota_entry,
     stale_scan,
+    task_scan,
 )
 from mcp_tasks_server.backends.errors import (
     BackendUnavailable,
@@ -85,6 +86,7 @@ from mcp_tasks_server.backends.errors import (
     VersionConflict,
 )
 from mcp_tasks_server.core.model import now_ms
+from mcp_tasks_server.observability.telemetry import NOOP_TELEMETRY, Telemetry
 
 __all__ = ["AccessDenied", "DynamoDbBackend", "DynamoDbError", "TableNotFound"]
 
@@ -127,6 +129,7 @@ class DynamoDbBackend(DynamoDbConnection):
         max_item_bytes: int = 358_400,
         track_active: bool = True,
         clock: Clock = now_ms,
+        telemetry: Telemetry = NOOP_TELEMETRY,
     ) -> None:
         if not 0 < max_item_bytes <= DYNAMODB_ITEM_LIMIT:
             raise ValueError(f"max_item_bytes must be between 1 and {DYNAMODB_ITEM_LIMIT}")
@@ -141,6 +144,7 @@ class DynamoDbBackend(DynamoDbConnection):
             retry_mode=retry_mode,
             max_item_bytes=max_item_bytes,
             clock=clock,
+            telemetry=telemetry,
         )
         self.track_active = track_active
 
@@ -257,6 +261,20 @@ class DynamoDbBackend(DynamoDbConnection):
         for item in response.get("Items", ()):
             owner = owner_of(item)
             if owner is not None and item["SK"]["S"].startswith(TASK_PREFIX):
+                records.append(self._decode(owner, item))
+        last = response.get("LastEvaluatedKey")
+        return Page(records, None if last is None else encode_scan_cursor(last))
+
+    async def scan(self, *, limit: int, cursor: str | None = None) -> Page:
+        """One Scan page of at most ``limit`` items, filtered to live tasks."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        params = task_scan(self.table, limit=limit, cursor=cursor, now_ms=self.clock())
+        response = await self._send("Scan", params)
+        records = []
+        for item in response.get("Items", ()):
+            owner = owner_of(item)
+            if owner is not None:
                 records.append(self._decode(owner, item))
         last = response.get("LastEvaluatedKey")
         return Page(records, None if last is None else encode_scan_cursor(last))

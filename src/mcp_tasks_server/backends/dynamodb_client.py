@@ -37,6 +37,7 @@ from mcp_tasks_server.backends.dynamodb_errors import (
     translate_transport_error,
 )
 from mcp_tasks_server.core.model import now_ms
+from mcp_tasks_server.observability.telemetry import NOOP_TELEMETRY, Telemetry
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
@@ -78,8 +79,10 @@ class DynamoDbConnection(StorageBackend):
         retry_mode: RetryMode,
         max_item_bytes: int,
         clock: Clock = now_ms,
+        telemetry: Telemetry = NOOP_TELEMETRY,
     ) -> None:
         super().__init__(clock=clock)
+        self.telemetry = telemetry
         self.table = table
         self.endpoint_url = endpoint_url
         self.region_name = region_name
@@ -167,7 +170,8 @@ class DynamoDbConnection(StorageBackend):
         for attempt in range(_CONFLICT_RETRIES + 1):
             self._count_request()
             try:
-                return await method(**params)
+                with self.telemetry.backend_request(operation):
+                    return await method(**params)
             except ClientError as exc:
                 if is_conflict(exc) and attempt < _CONFLICT_RETRIES:
                     # Another transaction holds an item for a moment: back off, retry.

@@ -45,6 +45,7 @@ __all__ = [
     "replace_put",
     "same_quota_entry",
     "stale_scan",
+    "task_scan",
 ]
 
 
@@ -144,6 +145,21 @@ def stale_scan(table: str, *, limit: int, cursor: str | None, now_ms: int) -> di
     return params
 
 
+def task_scan(table: str, *, limit: int, cursor: str | None, now_ms: int) -> dict[str, Any]:
+    """One Scan page examining ``limit`` items, filtered to live tasks of any owner."""
+    params: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": f"begins_with(#sk, :task) AND {LIVE}",
+        "ExpressionAttributeNames": {"#sk": "SK", "#e": "expires_at_ms"},
+        "ExpressionAttributeValues": {":task": {"S": TASK_PREFIX}, ":now": number(now_ms)},
+        "ConsistentRead": True,
+        "Limit": limit,
+    }
+    if cursor is not None:
+        params["ExclusiveStartKey"] = decode_scan_cursor(cursor)
+    return params
+
+
 def encode_scan_cursor(key: Item) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
@@ -152,7 +168,7 @@ def decode_scan_cursor(cursor: str) -> Item:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor))
     except (ValueError, binascii.Error):
-        raise ValueError("not a cursor from list_orphans") from None
+        raise ValueError("not a scan cursor of this backend") from None
     if not isinstance(key, dict):
-        raise ValueError("not a cursor from list_orphans")
+        raise ValueError("not a scan cursor of this backend")
     return cast("Item", key)

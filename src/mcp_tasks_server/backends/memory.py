@@ -158,6 +158,20 @@ class MemoryBackend(StorageBackend):
         more = start + limit < len(keys)
         return Page(stale, json.dumps(examined[-1]) if more else None)
 
+    async def scan(self, *, limit: int, cursor: str | None = None) -> Page:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        after = tuple(json.loads(cursor)) if cursor is not None else None
+        await anyio.lowlevel.checkpoint()
+        self._count_request()
+        now = self.clock()
+        keys = sorted(self._records)  # an operator's walk: its cost is not a client's
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        examined = keys[start : start + limit]
+        live = [self._records[key] for key in examined if not self._records[key].is_expired(now)]
+        more = start + limit < len(keys)
+        return Page(live, json.dumps(examined[-1]) if more else None)
+
     async def sweep_expired(self) -> int:
         await anyio.lowlevel.checkpoint()
         self._count_request()

@@ -196,6 +196,9 @@ class TaskRecord(_Frozen):
     attempt: int = Field(default=1, ge=1)
     #: The most runs the task may get: above 1 only for idempotent tools (orphans re-run).
     max_attempts: int = Field(default=1, ge=1)
+    # W3C trace context of the request that created the task (``traceparent``,
+    # ``tracestate``), so the run joins that trace wherever it happens.
+    trace_context: dict[str, str] | None = None
     version: int = Field(default=0, exclude=True)
 
     @property

@@ -6,7 +6,9 @@
   create, cancel, answer and finish, on its own logger;
 * :mod:`~mcp_tasks_server.observability.telemetry`: one OpenTelemetry trace
   per task from create to finish, and its metrics; a no-op without the
-  ``otel`` extra.
+  ``otel`` extra;
+* :mod:`~mcp_tasks_server.observability.observers`: both, as the task
+  lifecycle calls them (one call per step).
 
 Nothing here reads settings or the environment (apart from OpenTelemetry's own
 ``OTEL_*`` variables, which its SDK reads): the entry points build these
@@ -14,6 +16,7 @@ objects and hand them down.
 """
 
 from mcp_tasks_server.observability.audit import AUDIT_LOGGER, FIELDS, AuditEvent, AuditLog
+from mcp_tasks_server.observability.observers import ObservedTask, Observers
 from mcp_tasks_server.observability.redact import (
     LogIds,
     RedactingFilter,
@@ -36,6 +39,8 @@ __all__ = [
     "AuditEvent",
     "AuditLog",
     "LogIds",
+    "ObservedTask",
+    "Observers",
     "RedactingFilter",
     "TaskSpan",
     "Telemetry",

@@ -12,6 +12,7 @@ from mcp_tasks_server.backends.base import StorageBackend
 from mcp_tasks_server.backends.memory import MemoryBackend
 from mcp_tasks_server.core.errors import ConfigError
 from mcp_tasks_server.core.owner import default_owner_digest
+from mcp_tasks_server.observability.telemetry import NOOP_TELEMETRY, Telemetry
 from mcp_tasks_server.queues.base import TaskQueue
 from mcp_tasks_server.queues.memory import MemoryQueue
 from mcp_tasks_server.settings import Settings
@@ -26,16 +27,19 @@ from mcp_tasks_server.store.encryption import (
 __all__ = ["build_backend", "build_queue", "build_record_codec", "owner_digest"]
 
 
-def build_backend(settings: Settings) -> StorageBackend:
-    """The backend ``MCP_TASKS_BACKEND`` names, configured from ``settings``."""
+def build_backend(settings: Settings, *, telemetry: Telemetry = NOOP_TELEMETRY) -> StorageBackend:
+    """The backend ``MCP_TASKS_BACKEND`` names, configured from ``settings``.
+
+    ``telemetry`` times each backend request (where a backend makes requests).
+    """
     if settings.backend == "memory":
         return MemoryBackend(max_records=settings.memory_max_tasks or None)
     if settings.backend == "dynamodb":
-        return _dynamodb_backend(settings)
+        return _dynamodb_backend(settings, telemetry)
     raise ConfigError(f"MCP_TASKS_BACKEND={settings.backend!r} is not a known backend")
 
 
-def _dynamodb_backend(settings: Settings) -> StorageBackend:
+def _dynamodb_backend(settings: Settings, telemetry: Telemetry) -> StorageBackend:
     """The backend ``MCP_TASKS_DYNAMODB_*`` describe; region and credentials come from AWS."""
     try:
         from mcp_tasks_server.backends.dynamodb import MAX_TRACKED_ACTIVE, DynamoDbBackend
@@ -61,6 +65,7 @@ def _dynamodb_backend(settings: Settings) -> StorageBackend:
         retry_mode=settings.dynamodb_retry_mode,
         max_item_bytes=settings.dynamodb_max_item_bytes,
         track_active=quota > 0,
+        telemetry=telemetry,
     )
 
 

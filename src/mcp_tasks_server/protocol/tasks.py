@@ -56,11 +56,13 @@ from mcp_tasks_server.core.errors import ProtocolFailure
 from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner, bind_owner
+from mcp_tasks_server.observability import LogIds, Observers
 from mcp_tasks_server.protocol import sdk
 from mcp_tasks_server.protocol.as_tools.tools import install_task_tools
 from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
 from mcp_tasks_server.protocol.inline_context import InlineTaskContext
+from mcp_tasks_server.protocol.installed import INSTALLED
 from mcp_tasks_server.protocol.storage import (
     build_backend,
     build_queue,
@@ -124,14 +126,21 @@ class Tasks:
         *,
         backend: StorageBackend | None = None,
         queue: TaskQueue | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
-        self.backend = backend if backend is not None else build_backend(self.settings)
+        replica = self.settings.replica
+        self.observers = observers or Observers.quiet(
+            replica=replica, ids=LogIds(self.settings.log_hash_key_bytes)
+        )
+        telemetry = self.observers.telemetry
+        self.backend = backend or build_backend(self.settings, telemetry=telemetry)
         self.store = TaskStore(
             self.backend,
             self.settings.store_policy(),
-            replica=self.settings.replica,
+            replica=replica,
             codec=build_record_codec(self.settings),
+            observers=self.observers,
         )
         self._owner_digest = owner_digest(self.settings)
         self.runner = Runner(self.store, self.settings)
@@ -227,6 +236,7 @@ class Tasks:
         self._pending.clear()
 
         host: TaskHost = self
+        INSTALLED[server] = self
         sdk.wrap_lifespan(server, self.running)
         server.middleware.append(LegacyTasksMiddleware(host, self.channels))
         sdk.install_extension(server, TasksExtension(host, self.channels))

@@ -83,6 +83,7 @@ class Runner:
         self.store = store
         self.settings = settings
         self.replica = store.replica
+        self.observers = store.observers
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
@@ -170,6 +171,7 @@ class Runner:
             except TaskError as exc:
                 logger.warning("could not mark task %s as stopped: %s", task_id, exc)
                 continue
+            self.observers.settled(record)
             await self.publish(record)
 
     # ------------------------------------------------------------------ running
@@ -199,7 +201,7 @@ class Runner:
         # must not kill the tool mid-way; only its own scope does (a cancel, or
         # the end of the shutdown grace period, which then stores its outcome).
         try:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), self.observers.run_span(running.context.record):
                 await self._run_shielded(running.context, invoke)
         finally:
             running.done.set()
@@ -235,7 +237,11 @@ class Runner:
         record = context.record
         try:
             await context.flush_progress()
-            record = await self._store_outcome(context, result, error)
+            expected = "failed" if error is not None else "completed"
+            with self.observers.finish_span(record, expected) as span:
+                record = await self._store_outcome(context, result, error)
+                span.set_status(str(record.status))
+            self.observers.finished(record)
         except (TaskTerminal, TaskNotFound):
             # A cancel won the race, or the task expired: its stored state stands.
             self.feed.wake(record.task_id)

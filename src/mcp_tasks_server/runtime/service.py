@@ -13,10 +13,17 @@ from typing import Any
 
 import anyio
 
-from mcp_tasks_server.core.errors import ListingNotAllowed, ResultNotReady, ServerShuttingDown
+from mcp_tasks_server.backends.errors import QuotaExceeded
+from mcp_tasks_server.core.errors import (
+    ListingNotAllowed,
+    ResultNotReady,
+    ServerShuttingDown,
+    StorageFull,
+)
 from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner
+from mcp_tasks_server.observability.audit import AuditEvent
 from mcp_tasks_server.runtime.execution import Execution
 from mcp_tasks_server.runtime.runner import Invoke, Runner
 from mcp_tasks_server.store.store import InputDelivery, TaskPage, TaskStore
@@ -57,15 +64,25 @@ class TaskService:
         execution = execution if execution is not None else self.execution
         if not execution.accepting:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
-        record = await self.store.create(
-            owner.key,
-            request,
-            ttl_ms=ttl_ms,
-            tool_error_status=tool_error_status,
-            replica=execution.lease_replica,
-            lease_ms=execution.initial_lease_ms,
-            max_attempts=max_attempts,
-        )
+        observers = self.store.observers
+        try:
+            record = await self.store.create(
+                owner.key,
+                request,
+                ttl_ms=ttl_ms,
+                tool_error_status=tool_error_status,
+                replica=execution.lease_replica,
+                lease_ms=execution.initial_lease_ms,
+                max_attempts=max_attempts,
+                trace_context=observers.trace_context(),
+            )
+        except (QuotaExceeded, StorageFull) as refusal:
+            reason = "quota" if isinstance(refusal, QuotaExceeded) else "storage"
+            observers.refused(
+                AuditEvent.CREATED, owner=owner.key, reason=reason, tool_name=request.name
+            )
+            raise
+        observers.created(record)
         try:
             return await execution.dispatch(record, invoke)
         except ServerShuttingDown:
@@ -93,6 +110,7 @@ class TaskService:
         if known is not None and known.owner != owner.key:
             known = None
         record = await self.store.cancel(owner.key, task_id, known=known)
+        self.store.observers.cancelled(record)
         self.runner.cancel_local(task_id)
         await self.runner.publish(record)
         return record
@@ -137,5 +155,6 @@ class TaskService:
         """Store answers; the waiting tool resumes once every request is answered."""
         delivery = await self.store.deliver_input(owner.key, task_id, responses)
         if delivery.accepted:
+            self.store.observers.answered(delivery.record, answers=len(delivery.accepted))
             await self.runner.publish(delivery.record)
         return delivery

@@ -60,6 +60,13 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 
 from mcp_tasks_server import __version__
 from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.observability import (
+    AuditLog,
+    LogIds,
+    Observers,
+    configure_telemetry,
+    quiet_sdk_session_logs,
+)
 from mcp_tasks_server.protocol import Tasks, sdk
 from mcp_tasks_server.protocol.shapes import TASKS_EXTENSION
 from mcp_tasks_server.server.http import http_app, serve_http, transport_security
@@ -102,9 +109,17 @@ _SERVER_NAMES = ("mcp", "server", "app")
 
 
 def build_server(
-    settings: Settings, *, profile: Profile | str = "default", tools: str | None = None
+    settings: Settings,
+    *,
+    profile: Profile | str = "default",
+    tools: str | None = None,
+    observers: Observers | None = None,
 ) -> MCPServer[Any]:
-    """The reference server for ``profile`` (and your ``tools``), with tasks installed."""
+    """The reference server for ``profile`` (and your ``tools``), with tasks installed.
+
+    ``observers`` (audit trail and telemetry) come from the entry point; by
+    default, audit events on their logger and no telemetry.
+    """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     loaded = load_tools(tools) if tools else None
@@ -129,7 +144,7 @@ def build_server(
             request_state_security=_request_state_security(settings),
             **server_auth_kwargs(settings),
         )
-    tasks = Tasks(settings)
+    tasks = Tasks(settings, observers=observers)
     if profile == "conformance":
         from mcp_tasks_server.server.profiles import conformance
 
@@ -298,17 +313,31 @@ def serve(
 ) -> None:
     """Build the server and run it on the configured transport until it is stopped."""
     configure_logging(settings.log_level)
+    observers = entry_observers(settings)
     if settings.transport == "http":
         transport_security(settings)  # a bad host setting fails before anything is imported
         check_exposure(settings, profile=profile, tools=tools)
-        server = build_server(settings, profile=profile, tools=tools)
+        server = build_server(settings, profile=profile, tools=tools, observers=observers)
         _log_start(settings, profile, tools)
         anyio.run(serve_http, server, settings)
         return
     wire = take_stdout()
-    server = build_server(settings, profile=profile, tools=tools)
+    server = build_server(settings, profile=profile, tools=tools, observers=observers)
     _log_start(settings, profile, tools)
     anyio.run(serve_stdio, server, wire)
+
+
+def entry_observers(settings: Settings) -> Observers:
+    """The audit log and telemetry of a process, built once at its entry point.
+
+    Telemetry is configured from the standard ``OTEL_*`` variables (a no-op
+    without the ``otel`` extra); ids in logs are hashed with
+    ``MCP_TASKS_LOG_HASH_KEY``, and the SDK's session ids are hashed too.
+    """
+    ids = LogIds(settings.log_hash_key_bytes)
+    quiet_sdk_session_logs(ids)
+    audit = AuditLog(ids, replica=settings.replica)
+    return Observers(ids, configure_telemetry(), audit)
 
 
 def _log_start(settings: Settings, profile: str, tools: str | None) -> None:

@@ -19,7 +19,8 @@ import anyio
 
 from mcp_tasks_server import __version__
 from mcp_tasks_server.backends.errors import BackendError
-from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.core.errors import ConfigError, TaskError
+from mcp_tasks_server.core.model import TaskStatus
 from mcp_tasks_server.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sweep(commands)
     _add_dynamodb(commands)
+    _add_tasks(commands)
     return parser
 
 
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _fail(str(exc))
         return 2
-    except BackendError as exc:
+    except (BackendError, TaskError) as exc:
         _fail(str(exc))
         return 1
     except KeyboardInterrupt:
@@ -295,6 +297,85 @@ def _with_dynamodb(
             return await action(backend)
 
     return anyio.run(run)
+
+
+# ------------------------------------------------------------------ tasks
+
+_TASKS_HELP = (
+    "Operators: list, inspect, cancel and count tasks of every owner on the configured "
+    "backend. For the shared backend (MCP_TASKS_BACKEND=dynamodb): with the memory "
+    "backend this process has its own empty store and sees none of a server's tasks."
+)
+
+
+def _add_tasks(commands: Any) -> None:
+    tasks = commands.add_parser(
+        "tasks", help="operators: list, show, cancel, count tasks", description=_TASKS_HELP
+    )
+    actions = tasks.add_subparsers(title="actions", required=True)
+    listing = actions.add_parser("list", help="tasks of every owner, in storage order")
+    listing.add_argument("--status", choices=[str(status) for status in TaskStatus])
+    listing.add_argument("--owner-hash", help="only this owner (the o:… hash of the logs)")
+    listing.add_argument("--limit", type=_bounded(1, 1_000), default=50, help="at most N (50)")
+    listing.add_argument("--cursor", help="go on from where a previous list stopped")
+    listing.add_argument(
+        "--max-items",
+        type=_bounded(1, 1_000_000),
+        default=10_000,
+        help="examine at most N records (10000)",
+    )
+    show = actions.add_parser("show", help="one task (no payloads unless --payloads)")
+    show.add_argument("task_id", metavar="ID")
+    show.add_argument("--payloads", action="store_true", help="include arguments and results")
+    cancel = actions.add_parser("cancel", help="cancel a task; its replica stops it")
+    cancel.add_argument("task_id", metavar="ID")
+    stats = actions.add_parser("stats", help="live tasks by status (a bounded scan)")
+    stats.add_argument(
+        "--max-items",
+        type=_bounded(1, 10_000_000),
+        default=100_000,
+        help="examine at most N records (100000)",
+    )
+    for action, command in (
+        (listing, "list"),
+        (show, "show"),
+        (cancel, "cancel"),
+        (stats, "stats"),
+    ):
+        action.add_argument("--json", action="store_true", help="one JSON document")
+        action.set_defaults(command=_cmd_tasks, action=command)
+    for action in (show, cancel):
+        action.add_argument(
+            "--max-items",
+            type=_bounded(1, 10_000_000),
+            default=1_000_000,
+            help="examine at most N records to find it (1000000)",
+        )
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from mcp_tasks_server.server.operator import run_tasks_command
+
+    settings = load_settings()
+    if settings.backend == "memory":
+        _fail("note: the memory backend lives inside each server process; this sees none of it")
+    if args.action == "cancel":
+        from mcp_tasks_server.server.logs import configure_logging
+
+        configure_logging(settings.log_level)  # the cancel's audit events, on stderr
+    output = anyio.run(run_tasks_command, settings, args)
+    print(output)
+    return 0
 
 
 if __name__ == "__main__":

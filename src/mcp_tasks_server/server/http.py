@@ -6,12 +6,28 @@ anything else must be listed in ``MCP_TASKS_ALLOWED_HOSTS`` (``*`` turns the
 check off, for a server behind a proxy that already checks ``Host``). A
 non-loopback bind address with no allowed hosts is refused before the
 server is built, because every request would otherwise be rejected.
+
+**Probes.** ``GET /healthz`` and ``GET /readyz`` (:mod:`.probes`) sit beside
+the MCP endpoint, outside it: no Host check, no authentication, nothing in
+the answer beyond a status. ``/readyz`` is 200 while the replica accepts
+tasks and its backend answers one cheap read (cached for 1.5 s), 503 while
+the backend is unreachable and from the moment a SIGTERM arrives.
+
+**Draining.** uvicorn stops accepting connections as soon as it gets a
+signal, so a load balancer would only learn of the shutdown from refused
+connections. With ``MCP_TASKS_DRAIN_SECONDS``, the first SIGTERM (or
+SIGINT) only marks the replica as draining: it keeps serving, ``/readyz``
+answers 503 so the load balancer takes it out of rotation, and the
+graceful shutdown starts once the drain period is over (a second signal
+starts it at once).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import time
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -20,8 +36,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
 from mcp_tasks_server.core.errors import ConfigError
+from mcp_tasks_server.protocol.installed import installed_tasks
 from mcp_tasks_server.server.poll_responses import JsonPolls
+from mcp_tasks_server.server.probes import probe_routes
 from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.store.readiness import ping
 
 __all__ = ["http_app", "is_loopback", "serve_http", "transport_security"]
 
@@ -59,10 +78,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
+class Drain:
+    """Whether shutdown has begun; the HTTP server sets it, ``/readyz`` reads it."""
+
+    __slots__ = ("draining",)
+
+    def __init__(self) -> None:
+        self.draining = False
+
+    def __call__(self) -> bool:
+        return self.draining
+
+
+def http_app(
+    server: MCPServer[Any], settings: Settings, *, drain: Drain | None = None
+) -> Starlette:
     """The streamable HTTP app for ``server`` (a fresh one each call: each runs once).
 
     Task polls are answered as JSON (:mod:`mcp_tasks_server.server.poll_responses`).
+    The probes join it when ``server`` has tasks installed.
     """
     app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
@@ -71,13 +105,47 @@ def http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
         transport_security=transport_security(settings),
         host=settings.host,
     )
+    tasks = installed_tasks(server)
+    if tasks is not None:
+
+        async def ready() -> bool:
+            return tasks.runner.accepting and await ping(tasks.backend)
+
+        app.router.routes.extend(probe_routes(ready, draining=drain or Drain()))
     app.add_middleware(JsonPolls)
     return app
 
 
+class _DrainingServer(uvicorn.Server):
+    """uvicorn that keeps serving for ``drain_seconds`` after the first signal."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, drain_seconds: float) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._drain_seconds = drain_seconds
+        self._pending: tuple[int, float] | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self._drain.draining:
+            self._drain.draining = True
+            if self._drain_seconds > 0:
+                logger.info("draining for %g s: /readyz answers 503", self._drain_seconds)
+                self._pending = (sig, time.monotonic() + self._drain_seconds)
+                return
+        super().handle_exit(sig, frame)  # no drain period, or a second signal: stop now
+
+    async def on_tick(self, counter: int) -> bool:
+        pending = self._pending
+        if pending is not None and time.monotonic() >= pending[1]:
+            self._pending = None
+            super().handle_exit(pending[0], None)
+        return await super().on_tick(counter)
+
+
 async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
     """Serve ``server`` over streamable HTTP with uvicorn until interrupted."""
-    app = http_app(server, settings)
+    drain = Drain()
+    app = http_app(server, settings, drain=drain)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -94,4 +162,4 @@ async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
         settings.http_path,
         "stateless" if settings.stateless else "stateful",
     )
-    await uvicorn.Server(config).serve()
+    await _DrainingServer(config, drain, settings.drain_seconds).serve()

@@ -12,11 +12,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from mcp_tasks_server.observability.audit import FIELDS
+
 __all__ = ["JsonLogFormatter", "configure_logging"]
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` (+ ``exception``)."""
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` (+ ``exception``),
+    plus the fields of a structured event (an audit event's ``event``, ``task``, ``outcome``...)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -27,6 +30,11 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            # Structured events (the audit trail) carry their fields as JSON
+            # fields; the envelope's own keys win over a clashing field.
+            entry = {**fields, **entry}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)

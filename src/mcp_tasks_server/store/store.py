@@ -52,6 +52,7 @@ from mcp_tasks_server.core.model import (
     is_valid_task_id,
     new_task_id,
 )
+from mcp_tasks_server.observability.observers import Observers
 from mcp_tasks_server.store.codec import RecordCodec, backend_errors
 from mcp_tasks_server.store.policy import StorePolicy, truncate_utf8
 
@@ -83,6 +84,7 @@ class TaskStore:
     Every method takes the owner first; a task is only ever reachable by the
     owner it was created for. ``replica`` is the id this process's leases
     carry: a write it makes to a task it holds renews the lease for free.
+    ``observers`` hear of tasks the orphan rule fails (audit, telemetry).
     """
 
     def __init__(
@@ -93,12 +95,14 @@ class TaskStore:
         replica: str = PROCESS_REPLICA_ID,
         max_retries: int = 8,
         codec: RecordCodec | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.backend = backend
         self.codec = codec if codec is not None else RecordCodec()
         self.policy = policy if policy is not None else StorePolicy()
         self.replica = replica
         self.max_retries = max_retries
+        self.observers = observers if observers is not None else Observers.quiet(replica=replica)
 
     @property
     def clock(self) -> Callable[[], int]:
@@ -122,13 +126,15 @@ class TaskStore:
         replica: str | None = None,
         lease_ms: int | None = None,
         max_attempts: int = 1,
+        trace_context: dict[str, str] | None = None,
     ) -> TaskRecord:
         """Store a new ``working`` task and return it. One conditional write.
 
         ``replica`` names the replica that will run it (or the queued marker):
         the record holds its lease, ``lease_ms`` long (default: the policy's),
         from the start, in the same write. ``max_attempts`` above 1 lets an
-        orphan run again (idempotent tools).
+        orphan run again (idempotent tools). ``trace_context``: the creating
+        request's span.
         """
         if not owner:
             raise InvalidArgument("owner must not be empty")
@@ -153,6 +159,7 @@ class TaskStore:
                 replica=replica,
                 lease_expires_at_ms=None if replica is None else now + lease,
                 max_attempts=max_attempts,
+                trace_context=trace_context,
                 version=1,
             )
             stored = await self.codec.encode(record)
@@ -208,11 +215,9 @@ class TaskStore:
             return record
         settled = await self._change(record.owner, record.task_id, orphan_failure(now), record)
         if settled.is_terminal and settled.error == ORPHAN_ERROR:
-            logger.warning(
-                "task %s failed: its replica's lease ran out (%s)",
-                record.task_id,
-                record.replica,
-            )
+            self.observers.settled(settled)
+            task, replica = record.task_id, record.replica
+            logger.warning("task %s failed: its replica's lease ran out (%s)", task, replica)
         return settled
 
     async def renew_lease(self, record: TaskRecord, replica: str) -> TaskRecord:
