@@ -134,7 +134,9 @@ class Tasks:
             replica=replica, ids=LogIds(self.settings.log_hash_key_bytes)
         )
         telemetry = self.observers.telemetry
-        self.backend = backend or build_backend(self.settings, telemetry=telemetry)
+        self.backend = (
+            backend if backend is not None else build_backend(self.settings, telemetry=telemetry)
+        )
         self.store = TaskStore(
             self.backend,
             self.settings.store_policy(),
