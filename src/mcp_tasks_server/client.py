@@ -28,9 +28,11 @@ from typing import Any, Literal
 import anyio
 from mcp import ClientSession
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
-from mcp_types import CallToolResult, Request, RequestParams, Result
+from mcp_types import CallToolResult, Request, Result
 from pydantic import ConfigDict
 
+from mcp_tasks_server.core.model import TERMINAL_STATUSES
+from mcp_tasks_server.protocol.params import TaskIdParams, TaskUpdateParams
 from mcp_tasks_server.protocol.shapes import PROGRESS_META, TASKS_EXTENSION
 
 __all__ = [
@@ -50,20 +52,8 @@ __all__ = [
     "update_task",
 ]
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-
 InputAnswerer = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """Answers one input request: ``(key, {"method", "params"}) -> response``."""
-
-
-class TaskIdParams(RequestParams):
-    """``{taskId}``, the params of every ``tasks/*`` request but ``tasks/update``."""
-
-    taskId: str
-
-
-class TaskUpdateParams(TaskIdParams):
-    inputResponses: dict[str, Any]
 
 
 # The requests themselves, for clients that build their own flows. ``name_param``

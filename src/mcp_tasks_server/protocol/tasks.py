@@ -51,8 +51,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
 from mcp_tasks_server.backends import StorageBackend
-from mcp_tasks_server.core.errors import ProtocolFailure
-from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR
+from mcp_tasks_server.core.errors import INTERNAL_ERROR, ProtocolFailure
 from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner, bind_owner
 from mcp_tasks_server.protocol import sdk

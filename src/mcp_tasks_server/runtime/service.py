@@ -17,7 +17,7 @@ from mcp_tasks_server.core.errors import ListingNotAllowed, ResultNotReady, Serv
 from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner
-from mcp_tasks_server.runtime.execution import Execution
+from mcp_tasks_server.runtime.execution import Execution, require_accepting
 from mcp_tasks_server.runtime.runner import Invoke, Runner
 from mcp_tasks_server.store.store import InputDelivery, TaskPage, TaskStore
 
@@ -50,8 +50,7 @@ class TaskService:
         shutting down refuses new tasks (``ServerShuttingDown``) before it
         stores anything.
         """
-        if not self.execution.accepting:
-            raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
+        require_accepting(self.execution)
         record = await self.store.create(
             owner.key,
             request,

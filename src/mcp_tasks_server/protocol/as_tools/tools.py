@@ -48,7 +48,6 @@ import anyio
 from mcp.server.context import HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult
 from pydantic import BaseModel, Field
 
@@ -66,8 +65,8 @@ from mcp_tasks_server.protocol.as_tools.text import (
     text_result,
     widen_output_schema,
 )
-from mcp_tasks_server.protocol.errors import to_mcp_error
-from mcp_tasks_server.protocol.shapes import MODERN_VERSION
+from mcp_tasks_server.protocol.errors import from_error_object, to_mcp_error
+from mcp_tasks_server.protocol.shapes import MODERN_VERSION, result_body
 from mcp_tasks_server.protocol.v2026_07_28.methods import opted_in
 
 if TYPE_CHECKING:
@@ -171,14 +170,11 @@ class _Fallback:
         if not record.is_terminal:
             return _model(handle_result(record, self.names, self.budget))
         if record.result is not None:
-            return _model(record.result)
+            return _model(result_body(record))
         if record.status is TaskStatus.CANCELLED:
             text = f"{params.name} was cancelled before it finished."
             return _model(text_result(text, is_error=True))
-        error = record.error or {"code": -32603, "message": "The tool failed"}
-        raise MCPError(
-            code=int(error["code"]), message=str(error["message"]), data=error.get("data")
-        )
+        raise from_error_object(record.failure_error())
 
     async def _settle(
         self,
@@ -366,9 +362,7 @@ def _claimed_by_modern_era(ctx: ServerRequestContext[Any, Any], support: str) ->
 
 
 def _model(result: Mapping[str, Any]) -> CallToolResult:
-    return CallToolResult.model_validate(
-        {key: value for key, value in result.items() if key != "resultType"}
-    )
+    return CallToolResult.model_validate(result)
 
 
 def _error(exc: TaskError) -> CallToolResult:

@@ -52,7 +52,7 @@ from mcp_tasks_server.core.errors import ResultNotReady, TaskError
 from mcp_tasks_server.core.model import InputRequest, Progress, TaskRecord, TaskStatus
 from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.protocol import sdk
-from mcp_tasks_server.protocol.shapes import RELATED_TASK_META, legacy_task
+from mcp_tasks_server.protocol.shapes import legacy_task, related_task_meta
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -178,7 +178,7 @@ def _progress(subscriber: _Subscriber, record: TaskRecord) -> dict[str, Any]:
         params["total"] = record.progress.total
     if record.progress.message is not None:
         params["message"] = record.progress.message
-    params["_meta"] = {RELATED_TASK_META: {"taskId": record.task_id}}
+    params["_meta"] = related_task_meta(record.task_id)
     return params
 
 
@@ -273,9 +273,7 @@ class ResultWait:
         """Send one input request on this call's stream and store the client's answer."""
         try:
             params = dict(request.params)
-            meta = dict(params.get("_meta") or {})
-            meta[RELATED_TASK_META] = {"taskId": self.task_id}
-            params["_meta"] = meta
+            params["_meta"] = {**(params.get("_meta") or {}), **related_task_meta(self.task_id)}
             answer = await self.ctx.session.send_request(
                 _ServerRequest(method=request.method, params=params),  # type: ignore[arg-type]
                 _AnyResult,

@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_tasks_server.core.errors import InvalidArgument, TaskError, TaskTerminal
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
-from mcp_tasks_server.protocol.errors import to_mcp_error
+from mcp_tasks_server.protocol.errors import from_error_object, to_mcp_error
 from mcp_tasks_server.protocol.host import Handler
 from mcp_tasks_server.protocol.shapes import (
     LEGACY_VERSION,
@@ -202,11 +202,7 @@ async def result(
             message=f"Task {record.task_id} was cancelled; it has no result",
             data={"taskId": record.task_id, "status": record.status.value},
         )
-    error = record.error or {
-        "code": INTERNAL_ERROR,
-        "message": record.status_message or "The task failed",
-    }
-    raise MCPError(code=int(error["code"]), message=str(error["message"]), data=error.get("data"))
+    raise from_error_object(record.failure_error())
 
 
 async def list_tasks(
