@@ -144,10 +144,14 @@ class TasksClientExtension(ClientExtension):
     def claims(self) -> list[ResultClaim[Any]]:
         return [ResultClaim(result_type="task", model=TaskCreated, resolve=self._resolve)]
 
+    async def on_status(self, detail: dict[str, Any]) -> None:
+        """Called with each ``tasks/get`` answer while a task is followed; a no-op here."""
+
     async def _resolve(self, created: TaskCreated, context: ClaimContext) -> CallToolResult:
         answered: set[str] = set()
         while True:
             detail = await get_task(context.session, created.taskId)
+            await self.on_status(detail)
             status = detail["status"]
             if status == "completed":
                 return CallToolResult.model_validate(detail["result"], by_name=False)

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -29,8 +30,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import anyio
 
 from tests.dynamodb_servers import (
     TEST_CREDENTIALS,
@@ -47,6 +46,7 @@ from tests.dynamodb_servers import (
     sync_client,
 )
 from tests.protocol.harness import RawHttp
+from tests.support.polling import poll_until, status_in
 
 SERVER = str(Path(sys.executable).with_name("mcp-tasks-server"))
 
@@ -263,10 +263,8 @@ class Client:
         return dict(await self.call("tasks/update", params, modern=True))
 
     async def wait_for(self, task_id: str, statuses: set[str], within: float = 20) -> Any:
-        with anyio.fail_after(within):
-            while (task := await self.get(task_id))["status"] not in statuses:  # noqa: ASYNC110
-                await anyio.sleep(0.05)
-        return task
+        read = functools.partial(self.get, task_id)
+        return await poll_until(read, status_in(statuses), within=within, every=0.05)
 
 
 @asynccontextmanager
