@@ -1,8 +1,11 @@
-"""``TaskService``: the operations every protocol adapter offers, written once.
+"""``TaskService``: the task operations the adapters call, over the store and an execution.
 
 Adapters translate wire shapes into these calls and the errors back into
-their era's codes; the rules (owner binding, listing only with an owner,
-cancel stopping the coroutine, answers waking the tool) live here.
+their era's codes; the rules (listing only with an owner, cancel stopping
+the coroutine, answers waking the tool, ``watch`` as the one way to wait
+for a change) live here. Binding a request to its owner and building the
+tool call to start are the protocol layer's (``Tasks.owner``,
+``Tasks.start_task``), because both need the SDK.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from mcp_tasks_server.settings import Settings
 
 __all__ = ["http_app", "serve_http", "transport_security"]
 
-# Logged under the reference server's name, as before this module was split out.
+# One logger for the whole reference server, so operators filter on one name.
 logger = logging.getLogger("mcp_tasks_server.server")
 
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]

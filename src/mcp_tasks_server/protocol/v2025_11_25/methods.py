@@ -1,35 +1,15 @@
 """The 2025-11-25 era (SEP-1686): task-augmented ``tools/call`` and four ``tasks/*`` methods.
 
 ``mcp`` 2.3 sieves every ``tools/call`` result through the 2025
-``CallToolResult`` schema, which turns a ``CreateTaskResult`` into -32603
-or silently drops its ``task``. So the task-augmented call is answered by
-context-tier **middleware** that short-circuits before the sieve. The same
-middleware advertises ``capabilities.tasks`` on ``initialize`` and
-``execution.taskSupport`` on ``tools/list``, which the SDK never emits.
-
-Rules of this era, as implemented here:
-
-* only at exactly ``2025-11-25``: older handshakes never see tasks (no
-  capability, ``tasks/*`` is -32601, a ``task`` param is ignored and the
-  tool runs as an ordinary call);
-* ``capabilities.tasks.list`` only when tasks are bound to an owner; where
-  they are not (stateless HTTP without authentication) ``tasks/list`` is
-  -32601, as for any method a server does not declare;
-* a ``taskSupport`` mismatch gets -32601, in both directions;
-* unknown, expired and foreign tasks get -32602 with one message
-  (``Task not found: <the id asked for>``), so existence never leaks;
-* ``tasks/result`` blocks until the task is finished and answers with the
-  ``CallToolResult`` plus the related-task ``_meta`` (never ``resultType``),
-  or with the JSON-RPC error the call ended with; a cancelled task has
-  neither, and gets -32602 saying so;
-* ``tasks/cancel`` stores ``cancelled`` before answering and stops the
-  coroutine; a finished task gets -32602;
-* a tool error (``isError``) fails the task; ``tasks/result`` still returns
-  that ``CallToolResult``.
-
-Status and progress notifications, and input relayed through
-``tasks/result``, need a channel back to the client: they live in
+``CallToolResult`` schema, which rejects a ``CreateTaskResult``; so the
+task-augmented call is answered by context-tier middleware that
+short-circuits before the sieve, and that also advertises
+``capabilities.tasks`` and ``execution.taskSupport``, which the SDK never
+emits. The ``tasks/*`` handlers are here too; what needs a channel back to
+the client (notifications, input relayed through ``tasks/result``) is in
 :mod:`mcp_tasks_server.protocol.v2025_11_25.channel`.
+
+The rules in full: ``docs/protocol-eras.md``.
 """
 
 from __future__ import annotations
