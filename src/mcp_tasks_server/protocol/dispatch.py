@@ -65,10 +65,12 @@ TaskId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class _TaskIdParams(TaskIdParams):
+    model_config = ConfigDict(extra="allow")
     taskId: TaskId
 
 
 class _TaskUpdateParams(TaskUpdateParams):
+    model_config = ConfigDict(extra="allow")
     taskId: TaskId
 
 

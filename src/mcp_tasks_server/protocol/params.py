@@ -2,8 +2,8 @@
 
 Imports nothing but ``mcp_types`` and pydantic, so :mod:`mcp_tasks_server.client`
 uses the same models without loading the server side. They describe the
-shape; the server narrows ``taskId`` to the lengths it accepts
-(:mod:`mcp_tasks_server.protocol.dispatch`).
+shape; the server narrows ``taskId`` to the lengths it accepts and keeps
+fields it does not know (:mod:`mcp_tasks_server.protocol.dispatch`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_types import RequestParams
-from pydantic import ConfigDict
 
 __all__ = ["TaskIdParams", "TaskUpdateParams"]
 
@@ -19,7 +18,6 @@ __all__ = ["TaskIdParams", "TaskUpdateParams"]
 class TaskIdParams(RequestParams):
     """``{taskId}``: the params of ``tasks/get``, ``tasks/result`` and ``tasks/cancel``."""
 
-    model_config = ConfigDict(extra="allow")
     taskId: str
 
 
