@@ -300,12 +300,7 @@ def run_server(name: str) -> Iterator[DynamoDbServer]:
 
 
 def _serve(name: str) -> Iterator[DynamoDbServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(run_server(name))
-        except ServerUnavailable as exc:
-            unavailable(str(exc))
-        yield server
+    yield from processes.serve_or_skip(run_server(name), "a DynamoDB server")
 
 
 @pytest.fixture(scope="session")

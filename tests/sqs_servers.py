@@ -216,12 +216,7 @@ def run_server(name: str) -> Iterator[SqsServer]:
 
 
 def _serve(name: str) -> Iterator[SqsServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(run_server(name))
-        except ServerUnavailable as exc:
-            unavailable(str(exc))
-        yield server
+    yield from processes.serve_or_skip(run_server(name), "every SQS server")
 
 
 @pytest.fixture(scope="session")

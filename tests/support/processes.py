@@ -13,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -24,12 +25,15 @@ __all__ = [
     "ServerUnavailable",
     "free_port",
     "moto_command",
+    "serve_or_skip",
     "stop_process",
     "unavailable",
     "wait_until_ready",
 ]
 
 STARTUP_DEADLINE_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 class ServerUnavailable(Exception):
@@ -109,3 +113,13 @@ def wait_until_ready(
                     f"{name} did not answer within {STARTUP_DEADLINE_SECONDS:.0f} s"
                 ) from None
             time.sleep(0.05)
+
+
+def serve_or_skip(start: AbstractContextManager[T], required: str) -> Iterator[T]:
+    """For a session fixture: the started server, or skip (under CI, fail) its tests."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(start)
+        except ServerUnavailable as exc:
+            unavailable(str(exc), required)
+        yield server
