@@ -46,8 +46,8 @@ from mcp_tasks_server.backends import MemoryBackend, StorageBackend
 from mcp_tasks_server.core.errors import TaskTerminal
 from mcp_tasks_server.core.model import ToolRequest
 from mcp_tasks_server.core.owner import bind_owner
-from mcp_tasks_server.runtime.context import StoredTaskContext
 from mcp_tasks_server.runtime.sweepers import sweep_orphans
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.server.build import http_app
 
 RESULT = {"content": [{"type": "text", "text": "done"}], "isError": False}

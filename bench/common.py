@@ -31,6 +31,13 @@ from pathlib import Path
 from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The process helpers are the test suite's (tests/support), one copy for both.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.processes import free_port as free_port  # noqa: E402
+from tests.support.processes import stop_process  # noqa: E402
+
 BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 PEER_VENV = BENCH / ".peer-venv"
@@ -270,12 +277,6 @@ def write_report(name: str, text: str) -> Path:
 # ---------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU a process (all its threads) has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -365,20 +366,6 @@ def exit_on_sigterm() -> None:
     blocks, and leave its server processes behind.
     """
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGCONT (in case it is paused), SIGTERM, then SIGKILL: by this process's PID only."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGCONT)
-        process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
 
 
 def serve_command(port: int, tools: str = "bench/zero_tools.py:register") -> list[str]:

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from tests.support.wire import LEGACY, MODERN, TASKS_EXTENSION
+from tests.support.wire import TERMINAL as TERMINAL
 
-LEGACY = "2025-11-25"
-MODERN = "2026-07-28"
 ERAS = (LEGACY, MODERN)
-TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 _MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": MODERN,

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -39,6 +36,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from tests.support import processes
+from tests.support.processes import (
+    STARTUP_DEADLINE_SECONDS,
+    ServerUnavailable,
+    free_port,
+    moto_command,
+    stop_process,
+)
 
 __all__ = [
     "ATOMIC_SERVERS",
@@ -69,8 +75,6 @@ TEST_CREDENTIALS: dict[str, str] = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
 }
-STARTUP_DEADLINE_SECONDS = 60.0
-
 DYNAMODB_SERVERS = ("dynamodb-local", "moto")
 """Names of the servers, in the order parametrized tests run against them."""
 
@@ -97,19 +101,13 @@ class DynamoDbServer:
     log_path: Path
 
 
-class ServerUnavailable(Exception):
-    """A server cannot be started on this machine; the message says what is missing."""
-
-
 class PortTaken(ServerUnavailable):
     """The server exited at startup because another process took its port first."""
 
 
 def unavailable(reason: str) -> NoReturn:
     """Skip a test whose server is missing here, but fail it under ``CI=true``."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: a DynamoDB server is required)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+    processes.unavailable(reason, "a DynamoDB server")
 
 
 def sync_client(endpoint: str) -> Any:
@@ -161,13 +159,6 @@ def delete_table(endpoint: str, name: str) -> None:
 # ------------------------------------------------------------------ processes
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _dynamodb_local_command(port: int) -> list[str]:
     java = shutil.which("java")
     if java is None:
@@ -193,16 +184,6 @@ def _dynamodb_local_command(port: int) -> list[str]:
         "-port",
         str(port),
     ]
-
-
-def _moto_command(port: int) -> list[str]:
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
-        raise ServerUnavailable(
-            "moto's server is not installed: pip install 'moto[server]'"
-        ) from None
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
 
 
 _MOTO_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
@@ -251,42 +232,24 @@ def _wait_until_ready(
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=0.5, read_timeout=2),
         **TEST_CREDENTIALS,
     )
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            failure = PortTaken if "Address already in use" in tail else ServerUnavailable
-            raise failure(f"{name} exited with code {process.returncode} at startup:\n{tail}")
-        try:
-            client.list_tables(Limit=1)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise ServerUnavailable(
-                    f"{name} did not answer within {STARTUP_DEADLINE_SECONDS:.0f} s"
-                ) from None
-            time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    processes.wait_until_ready(
+        name,
+        process,
+        log,
+        lambda: client.list_tables(Limit=1),
+        lambda tail: PortTaken if "Address already in use" in tail else ServerUnavailable,
+    )
 
 
 _COMMANDS: dict[str, Callable[[int], list[str]]] = {
     "dynamodb-local": _dynamodb_local_command,
-    "moto": _moto_command,
+    "moto": moto_command,
 }
 
 
 def _start(name: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the named server, logging to ``log_path``; return it and its endpoint once ready."""
-    port = 0 if name == "moto" else _free_port()
+    port = 0 if name == "moto" else free_port()
     command = _COMMANDS[name](port)
     with log_path.open("wb") as log:
         # DynamoDB Local has no host option; its port is only ever used via 127.0.0.1.
@@ -304,7 +267,7 @@ def _start(name: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
         endpoint = f"http://127.0.0.1:{port}"
         _wait_until_ready(name, endpoint, process, log_path)
     except BaseException:
-        _stop(process)
+        stop_process(process)
         raise
     return process, endpoint
 
@@ -328,7 +291,7 @@ def run_server(name: str) -> Iterator[DynamoDbServer]:
         try:
             yield DynamoDbServer(name, endpoint, process, log_path)
         finally:
-            _stop(process)
+            stop_process(process)
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
 
@@ -337,12 +300,7 @@ def run_server(name: str) -> Iterator[DynamoDbServer]:
 
 
 def _serve(name: str) -> Iterator[DynamoDbServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(run_server(name))
-        except ServerUnavailable as exc:
-            unavailable(str(exc))
-        yield server
+    yield from processes.serve_or_skip(run_server(name), "a DynamoDB server")
 
 
 @pytest.fixture(scope="session")

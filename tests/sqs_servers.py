@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +31,9 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import pytest
+
+from tests.support import processes
+from tests.support.processes import ServerUnavailable, free_port, moto_command, stop_process
 
 __all__ = [
     "SQS_SERVERS",
@@ -61,8 +60,6 @@ TEST_CREDENTIALS: dict[str, str] = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
 }
-STARTUP_DEADLINE_SECONDS = 60.0
-
 SQS_SERVERS = ("moto", "local-aws-sqs")
 """Names of the servers, in the order parametrized tests run against them."""
 
@@ -85,15 +82,9 @@ class QueuePair:
     dead_letter_url: str
 
 
-class ServerUnavailable(Exception):
-    """A server cannot be started on this machine; the message says what is missing."""
-
-
 def unavailable(reason: str) -> NoReturn:
     """Skip a test whose server is missing here, but fail it under ``CI=true``."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: every SQS server is required)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+    processes.unavailable(reason, "every SQS server")
 
 
 def sqs_client(endpoint: str) -> Any:
@@ -159,24 +150,6 @@ def local_session() -> Any:
 # ------------------------------------------------------------------ processes
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the moment of the call)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _moto_command(port: int) -> list[str]:
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
-        raise ServerUnavailable(
-            "moto's server is not installed: pip install 'moto[server]'"
-        ) from None
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-
-
 def _local_aws_sqs_command(port: int) -> list[str]:
     node = shutil.which("node")
     if node is None:
@@ -189,7 +162,7 @@ def _local_aws_sqs_command(port: int) -> list[str]:
 
 
 _COMMANDS: dict[str, Callable[[int], list[str]]] = {
-    "moto": _moto_command,
+    "moto": moto_command,
     "local-aws-sqs": _local_aws_sqs_command,
 }
 
@@ -207,32 +180,7 @@ def _wait_until_ready(
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=0.5, read_timeout=2),
         **TEST_CREDENTIALS,
     )
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise ServerUnavailable(
-                f"{name} exited with code {process.returncode} at startup:\n{tail}"
-            )
-        try:
-            client.list_queues()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise ServerUnavailable(
-                    f"{name} did not answer within {STARTUP_DEADLINE_SECONDS:.0f} s"
-                ) from None
-            time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    processes.wait_until_ready(name, process, log, client.list_queues)
 
 
 @contextlib.contextmanager
@@ -259,7 +207,7 @@ def run_server(name: str) -> Iterator[SqsServer]:
         _wait_until_ready(name, endpoint, process, log_path)
         yield SqsServer(name, endpoint, process, log_path)
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
         shutil.rmtree(log_dir, ignore_errors=True)
 
@@ -268,12 +216,7 @@ def run_server(name: str) -> Iterator[SqsServer]:
 
 
 def _serve(name: str) -> Iterator[SqsServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(run_server(name))
-        except ServerUnavailable as exc:
-            unavailable(str(exc))
-        yield server
+    yield from processes.serve_or_skip(run_server(name), "every SQS server")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ import pytest
 
 from mcp_tasks_server.observability import LogIds
 from tests.distributed.cluster import RpcError, client
-from tests.dynamodb_servers import UVICORN_LISTENING, _stop, reported_port
+from tests.dynamodb_servers import UVICORN_LISTENING, reported_port
+from tests.support.processes import stop_process
 
 pytestmark = pytest.mark.anyio
 
@@ -80,7 +81,7 @@ async def test_a_task_lifecycle_over_http_writes_one_audit_event_per_step(tmp_pa
     finally:
         process.send_signal(signal.SIGTERM)
         await anyio.to_thread.run_sync(process.wait, 30)
-        _stop(process)
+        stop_process(process)
     events = audit_events(log_path)
     steps = [(e["event"], e["outcome"], e["tool"]) for e in events]
     # The one still running at shutdown is finished by the shutdown, as failed.

@@ -30,13 +30,12 @@ from tests.protocol.modern_client import (
     update_task,
     wait_for,
 )
+from tests.support.wire import MODERN, TERMINAL
 
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).resolve().parents[1]
-MODERN = "2026-07-28"
 SETTINGS = Settings(poll_interval_ms=100, heartbeat_interval_seconds=0.1, shutdown_grace_seconds=0)
-TERMINAL = {"completed", "failed", "cancelled"}
 SUPPORT = {
     "greet": None,
     "slow_compute": "optional",

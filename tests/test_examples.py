@@ -8,13 +8,14 @@ import anyio
 import pytest
 from mcp import Client, MCPError
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.protocol import Tasks
 from mcp_tasks_server.server import build_server
 from mcp_tasks_server.server.profiles import examples
 from tests.protocol.harness import RawHttp, serve_http
+from tests.support.results import task_of, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -28,17 +29,6 @@ INLINE = SETTINGS.model_copy(update={"inline_budget_seconds": 20.0})
 """The default budget, for calls that must answer inline (or park on a question) at
 once: a loaded machine can take longer than SETTINGS' 0.3 s over even a quick call,
 which would then come back as a handle."""
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-def task_of(result: CallToolResult) -> dict[str, Any]:
-    assert result.structured_content is not None, text_of(result)
-    task = result.structured_content["task"]
-    assert isinstance(task, dict)
-    return task
 
 
 async def result_when_done(client: Client, task_id: str) -> CallToolResult:

@@ -21,11 +21,10 @@ from tests.dynamodb_servers import (
     TEST_CREDENTIALS,
     TEST_REGION,
     UVICORN_LISTENING,
-    _free_port,
-    _stop,
     reported_port,
 )
 from tests.protocol.harness import serve_asgi
+from tests.support.processes import free_port, stop_process
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +51,7 @@ async def test_readyz_is_503_while_the_backend_is_unreachable(
     settings = Settings(
         backend="dynamodb",
         transport="http",
-        dynamodb_endpoint=f"http://127.0.0.1:{_free_port()}",  # nothing listens there
+        dynamodb_endpoint=f"http://127.0.0.1:{free_port()}",  # nothing listens there
         dynamodb_region=TEST_REGION,
         dynamodb_timeout_seconds=0.2,
         dynamodb_max_attempts=1,
@@ -107,4 +106,4 @@ async def test_sigterm_turns_readyz_to_503_while_the_replica_still_serves(
         assert code in (0, -signal.SIGTERM), log_path.read_text()
         assert "draining for 4 s" in log_path.read_text()
     finally:
-        _stop(process)
+        stop_process(process)

@@ -6,6 +6,7 @@ nothing but the store, as two processes would.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,8 +26,10 @@ from mcp_tasks_server.runtime.runner import Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.sweepers import sweep_orphans
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
-from tests.clock import ManualClock
+from tests.support.clock import ManualClock
 from tests.support.factories import make_store
+from tests.support.polling import poll_until
+from tests.support.results import text_result
 
 pytestmark = pytest.mark.anyio
 
@@ -38,10 +41,6 @@ BY_HAND: dict[str, Any] = {"heartbeat_interval_seconds": 300, "lease_seconds": 9
 "Within a heartbeat" is then counted in heartbeats, not seconds, so a slow
 machine cannot stretch it.
 """
-
-
-def text_result(text: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": False}
 
 
 def replica_settings(name: str, **overrides: Any) -> Settings:
@@ -68,10 +67,8 @@ async def replica(
 async def wait_until_status(
     service: TaskService, task_id: str, status: TaskStatus, within: float = 5
 ) -> Any:
-    with anyio.fail_after(within):
-        while (record := await service.get(LOCAL, task_id)).status is not status:  # noqa: ASYNC110
-            await anyio.sleep(0.01)
-    return record
+    read = functools.partial(service.get, LOCAL, task_id)
+    return await poll_until(read, lambda record: record.status is status, within=within, every=0.01)
 
 
 # ---------------------------------------------------------------- leases in records

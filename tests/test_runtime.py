@@ -23,14 +23,11 @@ from mcp_tasks_server.runtime.runner import Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from tests.support.factories import make_store
+from tests.support.results import text_result
 
 pytestmark = pytest.mark.anyio
 
 REQUEST = ToolRequest(name="job")
-
-
-def text_result(text: str, *, is_error: bool = False) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": is_error}
 
 
 @pytest.fixture

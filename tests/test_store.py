@@ -25,7 +25,7 @@ from mcp_tasks_server import (
 )
 from mcp_tasks_server.core.model import new_task_id
 from mcp_tasks_server.runtime.sweepers import run_expiry_sweeper
-from tests.clock import ManualClock
+from tests.support.clock import ManualClock
 from tests.support.factories import make_store as store_with
 
 pytestmark = pytest.mark.anyio
@@ -37,11 +37,6 @@ ASK = {"confirm": InputRequest(method="elicitation/create", params={"message": "
 
 def make_store(clock: ManualClock | None = None, **settings: Any) -> TaskStore:
     return store_with(MemoryBackend(clock=clock or ManualClock()), Settings(**settings))
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture

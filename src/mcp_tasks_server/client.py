@@ -28,9 +28,11 @@ from typing import Any, Literal
 import anyio
 from mcp import ClientSession
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
-from mcp_types import CallToolResult, Request, RequestParams, Result
+from mcp_types import CallToolResult, Request, Result
 from pydantic import ConfigDict
 
+from mcp_tasks_server.core.model import TERMINAL_STATUSES
+from mcp_tasks_server.protocol.params import TaskIdParams, TaskUpdateParams
 from mcp_tasks_server.protocol.shapes import PROGRESS_META, TASKS_EXTENSION
 
 __all__ = [
@@ -50,20 +52,8 @@ __all__ = [
     "update_task",
 ]
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-
 InputAnswerer = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """Answers one input request: ``(key, {"method", "params"}) -> response``."""
-
-
-class TaskIdParams(RequestParams):
-    """``{taskId}``, the params of every ``tasks/*`` request but ``tasks/update``."""
-
-    taskId: str
-
-
-class TaskUpdateParams(TaskIdParams):
-    inputResponses: dict[str, Any]
 
 
 # The requests themselves, for clients that build their own flows. ``name_param``
@@ -154,10 +144,14 @@ class TasksClientExtension(ClientExtension):
     def claims(self) -> list[ResultClaim[Any]]:
         return [ResultClaim(result_type="task", model=TaskCreated, resolve=self._resolve)]
 
+    async def on_status(self, detail: dict[str, Any]) -> None:
+        """Called with each ``tasks/get`` answer while a task is followed; a no-op here."""
+
     async def _resolve(self, created: TaskCreated, context: ClaimContext) -> CallToolResult:
         answered: set[str] = set()
         while True:
             detail = await get_task(context.session, created.taskId)
+            await self.on_status(detail)
             status = detail["status"]
             if status == "completed":
                 return CallToolResult.model_validate(detail["result"], by_name=False)

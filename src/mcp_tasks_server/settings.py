@@ -2,8 +2,9 @@
 
 Only the entry points (the CLI, the reference server) call
 :func:`load_settings`; everything below them receives the ``Settings`` object.
-Library users may also build one in code: ``Settings(backend="memory")``.
-Keyword arguments win over the environment.
+Library users may also build one in code: ``Settings(backend="memory")``;
+keyword arguments win over the environment. ``Tasks()`` given no settings
+builds ``Settings()``, which reads the environment like any other.
 
 Durations the protocol shows to clients (TTL, poll interval) are in
 milliseconds, as on the wire; operational intervals are in seconds. Each

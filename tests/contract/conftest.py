@@ -14,8 +14,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import pytest
 
 from mcp_tasks_server.backends import MemoryBackend, StorageBackend
-from tests.clock import ManualClock
 from tests.dynamodb_servers import ATOMIC_SERVERS, backend_factory
+from tests.support.clock import ManualClock
 
 BackendFactory = Callable[
     [pytest.FixtureRequest, ManualClock], AbstractAsyncContextManager[StorageBackend]
@@ -49,11 +49,6 @@ emulator rather than the backend. Every other contract test runs everywhere.
 """
 
 on_atomic_backends = pytest.mark.parametrize("backend", ATOMIC_BACKENDS, indirect=True)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -15,8 +15,8 @@ from mcp_tasks_server.backends.errors import (
     VersionConflict,
 )
 from mcp_tasks_server.core.model import new_task_id
-from tests.clock import ManualClock
 from tests.contract.conftest import on_atomic_backends
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import pytest
 
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
 from mcp_tasks_server.core.model import new_task_id
-from tests.clock import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

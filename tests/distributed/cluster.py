@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -30,8 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from tests.dynamodb_servers import (
     TEST_CREDENTIALS,
     TEST_REGION,
@@ -40,13 +39,13 @@ from tests.dynamodb_servers import (
     PortTaken,
     ServerUnavailable,
     _dynamodb_local_command,
-    _free_port,
-    _stop,
     _wait_until_ready,
     reported_port,
     sync_client,
 )
 from tests.protocol.harness import RawHttp
+from tests.support.polling import poll_until, status_in
+from tests.support.processes import free_port, stop_process
 
 SERVER = str(Path(sys.executable).with_name("mcp-tasks-server"))
 
@@ -134,7 +133,7 @@ def run_replica(
     try:
         yield replica  # starting: call wait_until_serving before use
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def wait_until_serving(*replicas: Replica) -> None:
@@ -152,7 +151,7 @@ def wait_until_serving(*replicas: Replica) -> None:
 def persistent_dynamodb_local() -> Iterator[PersistentDynamoDb]:
     """DynamoDB Local with a data directory, on a fixed port, restartable."""
     directory = Path(tempfile.mkdtemp(prefix="mcp-tasks-ddb-"))
-    server = PersistentDynamoDb(_free_port(), directory)
+    server = PersistentDynamoDb(free_port(), directory)
     try:
         # DynamoDB Local cannot bind port 0, so its port is one that was free a
         # moment ago; if another process took it in between, pick another.
@@ -163,7 +162,7 @@ def persistent_dynamodb_local() -> Iterator[PersistentDynamoDb]:
             except PortTaken:
                 if attempt == 3:
                     raise
-                server.port = _free_port()
+                server.port = free_port()
         yield server
     finally:
         server.stop()
@@ -205,7 +204,7 @@ class PersistentDynamoDb:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop(self.process)
+            stop_process(self.process)
 
     def as_server(self) -> DynamoDbServer:
         assert self.process is not None
@@ -263,10 +262,8 @@ class Client:
         return dict(await self.call("tasks/update", params, modern=True))
 
     async def wait_for(self, task_id: str, statuses: set[str], within: float = 20) -> Any:
-        with anyio.fail_after(within):
-            while (task := await self.get(task_id))["status"] not in statuses:  # noqa: ASYNC110
-                await anyio.sleep(0.05)
-        return task
+        read = functools.partial(self.get, task_id)
+        return await poll_until(read, status_in(statuses), within=within, every=0.05)
 
 
 @asynccontextmanager

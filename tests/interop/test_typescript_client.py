@@ -35,6 +35,7 @@ from tests.interop.servers import (
     http_server,
     require_installed,
 )
+from tests.support.wire import RELATED_TASK
 
 CLIENT = REPO / "tests" / "interop" / "typescript"
 RUNNER = CLIENT / "run.mjs"
@@ -42,7 +43,6 @@ SDK = CLIENT / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json"
 #: Generous for a loaded 2-core machine; the runner's own watchdog (150 s) fires first.
 SCENARIO_TIMEOUT = 180
 STREAMS = 20
-RELATED_TASK = "io.modelcontextprotocol/related-task"
 ANSWER = {"action": "accept", "content": {"answer": "forty-two"}}
 
 Observed = dict[str, Any]

@@ -30,25 +30,17 @@ import uvicorn
 from mcp import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 
+# Re-exported for the tests that import them from here.
+from tests.support.processes import free_port as free_port
+from tests.support.wire import LEGACY as LEGACY
+from tests.support.wire import MODERN as MODERN
+from tests.support.wire import TASKS_EXTENSION as TASKS_EXTENSION
+
 REPO = Path(__file__).resolve().parents[2]
-LEGACY = "2025-11-25"
-MODERN = "2026-07-28"
-TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
 
 STARTUP_SECONDS = 60
 """How long a server may take to start: generous, for a loaded machine."""
-
-
-def free_port() -> int:
-    """A port that was free a moment ago.
-
-    Racy: another process may take it before the caller binds it. Servers in
-    this process bind with :func:`listening_socket` instead.
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def listening_socket(port: int = 0) -> socket.socket:

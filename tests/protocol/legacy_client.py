@@ -8,6 +8,7 @@ exact JSON the server sent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -20,8 +21,8 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict
 
 from mcp_tasks_server import Settings
-
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+from tests.support.polling import poll_until, status_in
+from tests.support.wire import TERMINAL
 
 
 class LegacyTasks:
@@ -83,11 +84,7 @@ class LegacyTasks:
         self, task_id: str, statuses: frozenset[str] | set[str] = TERMINAL
     ) -> dict[str, Any]:
         """Poll ``tasks/get`` until the task is in one of ``statuses``."""
-        while True:
-            task = await self.get(task_id)
-            if task["status"] in statuses:
-                return task
-            await anyio.sleep(0.02)
+        return await poll_until(lambda: self.get(task_id), status_in(statuses), within=math.inf)
 
 
 class _AnyParams(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import anyio
 from mcp import ClientSession
-from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.extension import ClaimContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Request, RequestParams, Result
 from pydantic import ConfigDict
@@ -22,14 +22,16 @@ from mcp_tasks_server.client import (
     CancelTask,
     GetTask,
     TaskCreated,
+    TaskEndedWithoutResult,
     TaskIdParams,
+    TasksClientExtension,
     TaskUpdateParams,
     UpdateTask,
     cancel_task,
     get_task,
     update_task,
 )
-from tests.protocol.harness import TASKS_EXTENSION
+from tests.support.polling import poll_until, status_in
 
 __all__ = [
     "AnyResult",
@@ -85,58 +87,27 @@ async def wait_for(
     session: ClientSession, task_id: str, statuses: set[str], within: float = 10
 ) -> dict[str, Any]:
     """Poll ``tasks/get`` until the task's status is one of ``statuses``."""
-    with anyio.fail_after(within):
-        while True:
-            detail = await get_task(session, task_id)
-            if detail["status"] in statuses:
-                return detail
-            await anyio.sleep(0.02)
+    return await poll_until(lambda: get_task(session, task_id), status_in(statuses), within=within)
 
 
-TERMINAL = {"completed", "failed", "cancelled"}
+TaskFailed = TaskEndedWithoutResult
 
 
-class TaskFailed(Exception):
-    def __init__(self, detail: dict[str, Any]) -> None:
-        super().__init__(f"task {detail['taskId']} ended {detail['status']}")
-        self.detail = detail
-
-
-class TasksClient(ClientExtension):
-    """Opts in to ``io.modelcontextprotocol/tasks`` and resolves task results by polling."""
-
-    identifier = TASKS_EXTENSION
+class TasksClient(TasksClientExtension):
+    """The package's client, polling fast and recording what it saw on the way to the result."""
 
     def __init__(self, answer: Answer | None = None) -> None:
-        self.answer = answer
+        super().__init__(answer, max_poll_seconds=0.02)
         self.created: list[dict[str, Any]] = []
         self.seen_statuses: list[str] = []
 
-    def claims(self) -> list[ResultClaim[Any]]:
-        return [ResultClaim(result_type="task", model=CreatedTask, resolve=self.resolve)]
+    async def on_status(self, detail: dict[str, Any]) -> None:
+        self.seen_statuses.append(detail["status"])
 
-    async def resolve(self, created: CreatedTask, context: ClaimContext) -> CallToolResult:
+    async def _resolve(self, created: CreatedTask, context: ClaimContext) -> CallToolResult:
         self.created.append(fields(created))
-        answered: set[str] = set()
         with anyio.fail_after(20):
-            while True:
-                detail = await get_task(context.session, created.taskId)
-                self.seen_statuses.append(detail["status"])
-                if detail["status"] == "completed":
-                    return CallToolResult.model_validate(detail["result"], by_name=False)
-                if detail["status"] in TERMINAL:
-                    raise TaskFailed(detail)
-                pending = {
-                    key: request
-                    for key, request in detail.get("inputRequests", {}).items()
-                    if key not in answered
-                }
-                if pending and self.answer is not None:
-                    responses = {key: await self.answer(key, req) for key, req in pending.items()}
-                    await update_task(context.session, created.taskId, responses)
-                    answered.update(responses)
-                    continue
-                await anyio.sleep(0.02)
+            return await super()._resolve(created, context)
 
 
 def expect_error(code: int) -> Any:

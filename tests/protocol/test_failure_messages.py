@@ -28,10 +28,10 @@ from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.protocol import Tasks
 from tests.protocol.legacy_client import LegacyTasks
 from tests.protocol.modern_client import TasksClient, get_task
+from tests.support.wire import TERMINAL
 
 pytestmark = pytest.mark.anyio
 
-TERMINAL = {"completed", "failed", "cancelled"}
 SETTINGS = Settings(
     heartbeat_interval_seconds=0.1,
     lease_seconds=0.5,

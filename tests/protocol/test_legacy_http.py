@@ -23,10 +23,9 @@ from tests.protocol.legacy_client import (
     fast_settings,
     task_fields,
 )
+from tests.support.wire import RELATED_TASK
 
 pytestmark = pytest.mark.anyio
-
-RELATED_TASK = "io.modelcontextprotocol/related-task"
 
 
 def server(**settings: Any) -> Any:

@@ -25,10 +25,10 @@ from tests.protocol.legacy_client import (
     fast_settings,
     task_fields,
 )
+from tests.support.wire import RELATED_TASK
 
 pytestmark = pytest.mark.anyio
 
-RELATED_TASK = "io.modelcontextprotocol/related-task"
 TASK_KEYS = {"taskId", "status", "createdAt", "lastUpdatedAt", "ttl", "pollInterval"}
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UNKNOWN_ID = "01m87ydrak7ag74d2s2jbm4qyqvv342q2f8j"  # well-formed, never issued

@@ -22,10 +22,10 @@ from tests.protocol.legacy_client import (
     connect,
     task_fields,
 )
+from tests.support.wire import RELATED_TASK
 
 pytestmark = pytest.mark.anyio
 
-RELATED_TASK = "io.modelcontextprotocol/related-task"
 FAST = {"MCP_TASKS_SHUTDOWN_GRACE_SECONDS": "0"}
 
 

@@ -21,10 +21,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from tests.protocol import sample_server
 from tests.protocol.harness import LEGACY, RawHttp, RawResponse, serve_http
 from tests.protocol.legacy_client import fast_settings, task_fields
+from tests.support.wire import RELATED_TASK
 
 pytestmark = pytest.mark.anyio
 
-RELATED_TASK = "io.modelcontextprotocol/related-task"
 TASK_KEYS = {"taskId", "status", "createdAt", "lastUpdatedAt", "ttl", "pollInterval"}
 TASKS_CAPABILITY: dict[str, Any] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
 UNKNOWN_ID = "01m87ydrak7ag74d2s2jbm4qyqvv342q2f8j"

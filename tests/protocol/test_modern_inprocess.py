@@ -37,10 +37,10 @@ from tests.protocol.modern_client import (
     update_task,
     wait_for,
 )
+from tests.support.wire import MODERN
 
 pytestmark = pytest.mark.anyio
 
-MODERN = "2026-07-28"
 SETTINGS = Settings(poll_interval_ms=100, heartbeat_interval_seconds=0.1, shutdown_grace_seconds=0)
 REQUIRED = {"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}}
 

@@ -22,10 +22,10 @@ from tests.protocol.modern_client import (
     TasksGet,
     expect_error,
 )
+from tests.support.wire import MODERN
 
 pytestmark = pytest.mark.anyio
 
-MODERN = "2026-07-28"
 FAST = {
     "MCP_TASKS_POLL_INTERVAL_MS": "100",
     "MCP_TASKS_HEARTBEAT_INTERVAL_SECONDS": "0.1",

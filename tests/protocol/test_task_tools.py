@@ -23,12 +23,14 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError as SharedMCPError
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp_types import TextResourceContents
 
 from mcp_tasks_server import Settings
 from mcp_tasks_server.protocol import Tasks
 from mcp_tasks_server.runtime.context import TaskContext
 from tests.protocol.harness import RawHttp, serve_http, stdio_server
+from tests.support.polling import poll_until, status_in
+from tests.support.results import task_of, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -109,24 +111,11 @@ if __name__ == "__main__":
 # ---------------------------------------------------------------- helpers
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-def task_of(result: CallToolResult) -> dict[str, Any]:
-    assert result.structured_content is not None, text_of(result)
-    task = result.structured_content["task"]
-    assert isinstance(task, dict)
-    return task
-
-
 async def wait_for_status(client: Client, task_id: str, *statuses: str) -> dict[str, Any]:
-    with anyio.fail_after(10):
-        while True:
-            task = task_of(await client.call_tool("tasks_get", {"task_id": task_id}))
-            if task["status"] in statuses:
-                return task
-            await anyio.sleep(0.05)
+    async def read() -> dict[str, Any]:
+        return task_of(await client.call_tool("tasks_get", {"task_id": task_id}))
+
+    return await poll_until(read, status_in(statuses), every=0.05)
 
 
 def stdio(**env: str) -> StdioServerParameters:

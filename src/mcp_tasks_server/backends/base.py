@@ -26,7 +26,9 @@ The contract is shaped by the most constrained production store (DynamoDB):
 Task ids are time-ordered (see :func:`mcp_tasks_server.core.model.new_task_id`),
 so "newest first" is simply descending key order.
 
-To add a backend: subclass :class:`StorageBackend`, then add one fixture to
+To add a backend: subclass :class:`StorageBackend` and implement the
+abstract methods (``create``, ``replace``, ``list`` and ``list_orphans``
+check their arguments here, then call ``_create`` and so on), then add one fixture to
 ``tests/contract/conftest.py``; the backend is done when the contract suite
 is green against it.
 """
@@ -104,7 +106,6 @@ class StorageBackend(ABC):
         self.clock = clock
         self.request_count = 0
 
-    @abstractmethod
     async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
         """Store ``record`` if no live record has its key.
 
@@ -115,6 +116,9 @@ class StorageBackend(ABC):
         Raises ``RecordExists``, ``QuotaExceeded``, ``RecordTooLarge`` or
         ``CapacityExceeded``; on any of them nothing was written.
         """
+        if record.version != 1:
+            raise ValueError("a created record must have version 1")
+        await self._create(record, max_active=max_active)
 
     @abstractmethod
     async def get(self, owner: str, task_id: str) -> StoredRecord:
@@ -123,7 +127,6 @@ class StorageBackend(ABC):
         Raises ``RecordNotFound`` if it is missing or expired.
         """
 
-    @abstractmethod
     async def replace(self, record: StoredRecord, expected_version: int) -> None:
         """Overwrite the record if the stored version is ``expected_version``.
 
@@ -132,12 +135,14 @@ class StorageBackend(ABC):
         is stored, ``RecordNotFound`` when no live record exists, and
         ``RecordTooLarge``; on any of them nothing was written.
         """
+        if record.version != expected_version + 1:
+            raise ValueError("a replacement must carry expected_version + 1")
+        await self._replace(record, expected_version)
 
     @abstractmethod
     async def delete(self, owner: str, task_id: str) -> bool:
         """Remove the record. True if a live record was removed."""
 
-    @abstractmethod
     async def list(self, owner: str, *, limit: int, cursor: str | None = None) -> Page:
         """One page of the owner's live records, newest first.
 
@@ -146,8 +151,9 @@ class StorageBackend(ABC):
         ``next_cursor`` means the end. Raises ``InvalidCursor`` for a cursor
         that is malformed or was issued to another owner.
         """
+        _require_limit(limit)
+        return await self._list(owner, limit=limit, cursor=cursor)
 
-    @abstractmethod
     async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
         """Live active records, of any owner, whose lease has run out by ``clock()``.
 
@@ -157,6 +163,8 @@ class StorageBackend(ABC):
         over the store is complete. Order is unspecified. The cursor is
         internal (never shown to clients) and valid only for the same backend.
         """
+        _require_limit(limit)
+        return await self._list_orphans(limit=limit, cursor=cursor)
 
     async def scan(self, *, limit: int, cursor: str | None = None) -> Page:
         """Live records of every owner, in an unspecified order: one bounded page.
@@ -184,6 +192,26 @@ class StorageBackend(ABC):
 
     def _count_request(self) -> None:
         self.request_count += 1
+
+    # The operations proper, called once the arguments have passed the checks
+    # above; each is one request, as its public method documents.
+
+    @abstractmethod
+    async def _create(self, record: StoredRecord, *, max_active: int | None) -> None: ...
+
+    @abstractmethod
+    async def _replace(self, record: StoredRecord, expected_version: int) -> None: ...
+
+    @abstractmethod
+    async def _list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
+
+    @abstractmethod
+    async def _list_orphans(self, *, limit: int, cursor: str | None) -> Page: ...
+
+
+def _require_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
 
 
 # -------------------------------------------------------------- list cursors

@@ -150,9 +150,7 @@ class DynamoDbBackend(DynamoDbConnection):
 
     # ------------------------------------------------------------ operations
 
-    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
-        if record.version != 1:
-            raise ValueError("a created record must have version 1")
+    async def _create(self, record: StoredRecord, *, max_active: int | None) -> None:
         if max_active is not None and not self.track_active:
             raise ValueError("a quota needs a DynamoDbBackend built with track_active=True")
         if max_active is not None and not 0 < max_active <= MAX_TRACKED_ACTIVE:
@@ -195,9 +193,7 @@ class DynamoDbBackend(DynamoDbConnection):
             raise RecordNotFound(task_id)
         return record
 
-    async def replace(self, record: StoredRecord, expected_version: int) -> None:
-        if record.version != expected_version + 1:
-            raise ValueError("a replacement must carry expected_version + 1")
+    async def _replace(self, record: StoredRecord, expected_version: int) -> None:
         item, size = self._encode(record)
         put = replace_put(self.table, item, expected_version, self.clock())
         if self.track_active and not record.active:
@@ -232,9 +228,7 @@ class DynamoDbBackend(DynamoDbConnection):
             return False  # no live task; an expired one's quota entry is pruned later
         return True
 
-    async def list(self, owner: str, *, limit: int, cursor: str | None = None) -> Page:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
+    async def _list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         params = owner_query(self.table, owner, limit=limit, cursor=cursor, now_ms=self.clock())
         response = await self._send("Query", params)
         items = response.get("Items", ())
@@ -247,14 +241,12 @@ class DynamoDbBackend(DynamoDbConnection):
             next_cursor = encode_cursor(owner, last)
         return Page(records, next_cursor)
 
-    async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
+    async def _list_orphans(self, *, limit: int, cursor: str | None) -> Page:
         """One Scan page of at most ``limit`` items, filtered to run-out leases.
 
         A Scan, because the sweep must look across owners; its cost is the
         items it examines (see :mod:`.dynamodb_requests`).
         """
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
         params = stale_scan(self.table, limit=limit, cursor=cursor, now_ms=self.clock())
         response = await self._send("Scan", params)
         records = []

@@ -68,9 +68,7 @@ class MemoryBackend(StorageBackend):
 
     # ------------------------------------------------------------ operations
 
-    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
-        if record.version != 1:
-            raise ValueError("a created record must have version 1")
+    async def _create(self, record: StoredRecord, *, max_active: int | None) -> None:
         await anyio.lowlevel.checkpoint()
         self._count_request()
         now = self.clock()
@@ -98,9 +96,7 @@ class MemoryBackend(StorageBackend):
         self._count_request()
         return self._live(owner, task_id, self.clock())
 
-    async def replace(self, record: StoredRecord, expected_version: int) -> None:
-        if record.version != expected_version + 1:
-            raise ValueError("a replacement must carry expected_version + 1")
+    async def _replace(self, record: StoredRecord, expected_version: int) -> None:
         await anyio.lowlevel.checkpoint()
         self._count_request()
         current = self._live(record.owner, record.task_id, self.clock())
@@ -118,9 +114,7 @@ class MemoryBackend(StorageBackend):
         self._remove(existing)
         return not existing.is_expired(self.clock())
 
-    async def list(self, owner: str, *, limit: int, cursor: str | None = None) -> Page:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
+    async def _list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         after = decode_cursor(owner, cursor) if cursor is not None else None
         await anyio.lowlevel.checkpoint()
         self._count_request()
@@ -138,9 +132,7 @@ class MemoryBackend(StorageBackend):
         next_cursor = encode_cursor(owner, records[-1].task_id) if more else None
         return Page(records, next_cursor)
 
-    async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
+    async def _list_orphans(self, *, limit: int, cursor: str | None) -> Page:
         after = tuple(json.loads(cursor)) if cursor is not None else None
         await anyio.lowlevel.checkpoint()
         self._count_request()

@@ -1,9 +1,12 @@
 """The task error vocabulary: ``TaskError`` and its subclasses, plus ``ConfigError``.
 
 ``TaskError`` is what the store, the runtime and the adapters raise to their
-callers; the protocol adapters translate it into each era's JSON-RPC codes.
-Nothing here knows JSON-RPC. The storage contract's own family
-(``BackendError``) lives with the backends, in
+callers (the store, and also the runtime, the service and the task tools:
+``ResultNotReady``, ``ServerShuttingDown``, ``ListingNotAllowed``,
+``ProtocolFailure``); the protocol adapters translate it into each era's
+JSON-RPC codes. The one JSON-RPC fact kept here is :data:`INTERNAL_ERROR`,
+because a task that fails for a reason of the server's stores it. The
+storage contract's own family (``BackendError``) lives with the backends, in
 :mod:`mcp_tasks_server.backends.errors`; the store translates it into this one.
 
 Messages are safe to show to a client: they never contain an owner, a
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from mcp_tasks_server.core.model import TaskStatus
 
 __all__ = [
+    "INTERNAL_ERROR",
     "ConcurrentModification",
     "ConfigError",
     "InvalidArgument",
@@ -34,6 +38,10 @@ __all__ = [
     "TaskNotFound",
     "TaskTerminal",
 ]
+
+
+#: The JSON-RPC code of a task that failed for a reason of the server's, not the client's.
+INTERNAL_ERROR = -32603
 
 
 class ConfigError(Exception):
@@ -117,8 +125,14 @@ class ListingNotAllowed(TaskError):
     """Listing tasks needs an owner binding (authentication, a session, or stdio)."""
 
 
+SHUTTING_DOWN_MESSAGE = "The server is shutting down and accepts no new tasks"
+
+
 class ServerShuttingDown(TaskError):
     """The server is draining for shutdown and starts no new tasks."""
+
+    def __init__(self, message: str = SHUTTING_DOWN_MESSAGE) -> None:
+        super().__init__(message)
 
 
 class ConcurrentModification(TaskError):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mcp_tasks_server.core.errors import (
+    INTERNAL_ERROR,
     InvalidArgument,
     InvalidTransition,
     NotClaimable,
@@ -49,9 +50,6 @@ __all__ = [
 
 Change = Callable[[TaskRecord], TaskRecord]
 """Turns the current record into the next one, or raises if it may not change."""
-
-#: The JSON-RPC code of a task that failed for a reason of the server's, not the client's.
-INTERNAL_ERROR = -32603
 
 STOPPED_MESSAGE = "The server running this task stopped before it finished"
 ORPHAN_ERROR: dict[str, Any] = {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE}

@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from mcp_tasks_server.core.errors import INTERNAL_ERROR
+
 __all__ = [
     "PROCESS_REPLICA_ID",
     "TERMINAL_STATUSES",
@@ -225,6 +227,18 @@ class TaskRecord(_Frozen):
     def can_run_again(self) -> bool:
         """Whether an orphan of this task is re-run (re-queued) rather than failed."""
         return self.attempt < self.max_attempts
+
+    def failure_error(self) -> dict[str, Any]:
+        """The JSON-RPC error object a failed task answers with.
+
+        The stored one; a failed record without one (the store always keeps
+        one, so only a record written some other way) gets -32603 with the
+        status message, or a generic reason.
+        """
+        return self.error or {
+            "code": INTERNAL_ERROR,
+            "message": self.status_message or "The task failed",
+        }
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_defaults=True, by_alias=True)

@@ -39,7 +39,7 @@ answer, where the legacy ``capabilities.tasks`` takes its place.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Extension, MethodBinding
@@ -48,6 +48,7 @@ from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolRequestParams, R
 from pydantic import ConfigDict, Field, ValidationError
 
 from mcp_tasks_server.protocol.host import Handler
+from mcp_tasks_server.protocol.params import TaskIdParams, TaskUpdateParams
 from mcp_tasks_server.protocol.shapes import LEGACY_VERSION, MODERN_VERSION, TASKS_EXTENSION
 from mcp_tasks_server.protocol.v2025_11_25 import methods as v2025_11_25
 from mcp_tasks_server.protocol.v2025_11_25.channel import LegacyChannels
@@ -59,22 +60,23 @@ if TYPE_CHECKING:
 __all__ = ["TaskIdParams", "TaskListParams", "TaskUpdateParams", "TasksExtension"]
 
 
-class TaskIdParams(RequestParams):
-    """``{taskId}``: the params of ``tasks/get``, ``tasks/result`` and ``tasks/cancel``."""
+TaskId = Annotated[str, Field(min_length=1, max_length=256)]
+"""The task ids this server accepts; anything else is -32602 before any lookup."""
 
+
+class _TaskIdParams(TaskIdParams):
     model_config = ConfigDict(extra="allow")
-    taskId: str = Field(min_length=1, max_length=256)
+    taskId: TaskId
+
+
+class _TaskUpdateParams(TaskUpdateParams):
+    model_config = ConfigDict(extra="allow")
+    taskId: TaskId
 
 
 class TaskListParams(RequestParams):
     model_config = ConfigDict(extra="allow")
     cursor: str | None = Field(default=None, max_length=4096)
-
-
-class TaskUpdateParams(TaskIdParams):
-    """``{taskId, inputResponses}``: answers keyed by the task's ``inputRequests`` keys."""
-
-    inputResponses: dict[str, Any]
 
 
 class _AnyParams(RequestParams):
@@ -84,11 +86,11 @@ class _AnyParams(RequestParams):
 
 
 _PARAMS: Mapping[str, type[RequestParams]] = {
-    "tasks/get": TaskIdParams,
-    "tasks/result": TaskIdParams,
-    "tasks/cancel": TaskIdParams,
+    "tasks/get": _TaskIdParams,
+    "tasks/result": _TaskIdParams,
+    "tasks/cancel": _TaskIdParams,
     "tasks/list": TaskListParams,
-    "tasks/update": TaskUpdateParams,
+    "tasks/update": _TaskUpdateParams,
 }
 
 

@@ -7,11 +7,15 @@ acknowledged no-op in the 2026 extension).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 
 from mcp_tasks_server.backends.errors import InvalidCursor, QuotaExceeded
 from mcp_tasks_server.core.errors import (
+    INTERNAL_ERROR,
     ConcurrentModification,
     InvalidArgument,
     InvalidTransition,
@@ -25,7 +29,7 @@ from mcp_tasks_server.core.errors import (
     TaskNotFound,
 )
 
-__all__ = ["SERVER_BUSY", "to_mcp_error"]
+__all__ = ["SERVER_BUSY", "from_error_object", "to_mcp_error"]
 
 SERVER_BUSY = -32000
 """Implementation-defined: the server cannot take this request now (quota, capacity, draining)."""
@@ -52,3 +56,8 @@ def to_mcp_error(exc: TaskError) -> MCPError:
         if isinstance(exc, kind):
             return MCPError(code=code, message=str(exc))
     return MCPError(code=INTERNAL_ERROR, message="Internal error")
+
+
+def from_error_object(error: Mapping[str, Any]) -> MCPError:
+    """A stored JSON-RPC error object (``{code, message, data?}``) as the error to raise."""
+    return MCPError(code=int(error["code"]), message=str(error["message"]), data=error.get("data"))

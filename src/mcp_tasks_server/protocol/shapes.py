@@ -18,11 +18,14 @@ __all__ = [
     "PROGRESS_META",
     "RELATED_TASK_META",
     "TASKS_EXTENSION",
+    "input_requests",
     "iso_timestamp",
     "legacy_result",
     "legacy_task",
     "modern_task",
     "modern_task_detail",
+    "related_task_meta",
+    "result_body",
     "with_progress",
 ]
 
@@ -65,6 +68,21 @@ def legacy_task(record: TaskRecord) -> dict[str, Any]:
     return _task(record, "ttl", "pollInterval")
 
 
+def related_task_meta(task_id: str) -> dict[str, Any]:
+    """The ``_meta`` entry that ties a message to its task."""
+    return {RELATED_TASK_META: {"taskId": task_id}}
+
+
+def result_body(record: TaskRecord) -> dict[str, Any]:
+    """A copy of the task's stored ``CallToolResult``, without ``resultType``.
+
+    ``resultType`` is a 2026 envelope field, not part of the tool's result:
+    ``Tasks`` strips it before storage, and this read strips it again for
+    results an ``Invoke`` of one's own stored with it.
+    """
+    return {key: value for key, value in (record.result or {}).items() if key != "resultType"}
+
+
 def legacy_result(record: TaskRecord) -> dict[str, Any]:
     """What ``tasks/result`` answers for a finished 2025-11-25 task that has a result.
 
@@ -72,11 +90,9 @@ def legacy_result(record: TaskRecord) -> dict[str, Any]:
     related-task ``_meta`` added and no ``resultType`` (a 2026 field that
     must not leak onto this era's wire).
     """
-    result = {key: value for key, value in (record.result or {}).items() if key != "resultType"}
+    result = result_body(record)
     result.setdefault("content", [])
-    meta = dict(result.get("_meta") or {})
-    meta[RELATED_TASK_META] = {"taskId": record.task_id}
-    result["_meta"] = meta
+    result["_meta"] = {**(result.get("_meta") or {}), **related_task_meta(record.task_id)}
     return result
 
 
@@ -94,23 +110,23 @@ def with_progress(shape: dict[str, Any], record: TaskRecord) -> dict[str, Any]:
     return shape
 
 
+def input_requests(record: TaskRecord) -> dict[str, Any]:
+    """The task's open input requests by key, as both eras' task shapes carry them."""
+    return {key: request.model_dump() for key, request in record.input_requests.items()}
+
+
 def modern_task_detail(record: TaskRecord) -> dict[str, Any]:
     """``tasks/get`` at 2026-07-28: the task, plus what its status makes available."""
     detail = with_progress(modern_task(record), record)
     if record.status is TaskStatus.INPUT_REQUIRED:
-        detail["inputRequests"] = {
-            key: request.model_dump() for key, request in record.input_requests.items()
-        }
+        detail["inputRequests"] = input_requests(record)
     elif record.status is TaskStatus.COMPLETED and record.result is not None:
-        detail["result"] = {k: v for k, v in record.result.items() if k != "resultType"}
+        detail["result"] = result_body(record)
     elif record.status is TaskStatus.FAILED and record.error is None and record.result is not None:
         # A tool error of a task created at 2025-11-25, where it fails the task.
         # This era spells the same outcome "completed, with isError inlined".
         detail["status"] = TaskStatus.COMPLETED.value
-        detail["result"] = {k: v for k, v in record.result.items() if k != "resultType"}
+        detail["result"] = result_body(record)
     elif record.status is TaskStatus.FAILED:
-        detail["error"] = record.error or {
-            "code": -32603,
-            "message": record.status_message or "The task failed",
-        }
+        detail["error"] = record.failure_error()
     return detail

@@ -13,24 +13,14 @@
 
     tasks.install(server)
 
-The design constraint: ``mcp`` 2.3 fixes a server's extensions, middleware
-and lifespan at construction, and has no task support of its own. ``install``
-therefore attaches three things through the SDK's construction seams (each
-private one in :mod:`mcp_tasks_server.protocol.sdk`):
-
-* a **lifespan** around the server's own, which opens the storage backend
-  and the runner's task group, so tasks outlive the request that made them;
-* the **2025-11-25 adapter** as middleware (the only layer that can answer a
-  task-augmented ``tools/call`` before the SDK's result sieve rejects it);
-* the **2026-07-28 extension** ``io.modelcontextprotocol/tasks``, with its
-  methods and its ``tools/call`` interceptor;
-
-plus, for clients with no task support, the **tasks-as-tools** fallback.
-
-A task tool is registered with the SDK through a thin wrapper: the SDK still
-validates the tool's arguments and builds its schema from the tool's own
-signature, and the wrapper hands the tool a :class:`TaskContext`, stored
-when the call runs as a task, inline otherwise.
+``mcp`` 2.3 fixes a server's extensions, middleware and lifespan at
+construction, so ``install`` attaches, through the seams in
+:mod:`mcp_tasks_server.protocol.sdk`: a lifespan that opens the backend and
+the runner, the 2025-11-25 middleware, the 2026-07-28 extension, and the
+tasks-as-tools fallback. Each task tool is registered through a thin wrapper
+that hands it a :class:`TaskContext`: stored when the call runs as a task,
+inline otherwise. This module also binds a request's owner and starts tasks
+for the adapters (:class:`~mcp_tasks_server.protocol.host.TaskHost`).
 """
 
 from __future__ import annotations
@@ -52,8 +42,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
 from mcp_tasks_server.backends import StorageBackend
-from mcp_tasks_server.core.errors import ProtocolFailure
-from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR
+from mcp_tasks_server.core.errors import INTERNAL_ERROR, ProtocolFailure
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner, bind_owner
 from mcp_tasks_server.observability import LogIds, Observers

@@ -21,7 +21,7 @@ from typing import Any
 
 from mcp_tasks_server.core.model import InputRequest
 
-__all__ = ["TaskContext", "form_request"]
+__all__ = ["TaskContext", "accepted_content", "form_request"]
 
 
 def form_request(message: str, requested_schema: Mapping[str, Any] | None = None) -> InputRequest:
@@ -31,6 +31,14 @@ def form_request(message: str, requested_schema: Mapping[str, Any] | None = None
         method="elicitation/create",
         params={"mode": "form", "message": message, "requestedSchema": schema},
     )
+
+
+def accepted_content(answer: Any) -> dict[str, Any]:
+    """The content of an accepted elicitation answer; empty if declined or cancelled."""
+    if isinstance(answer, dict) and answer.get("action") == "accept":
+        content = answer.get("content")
+        return content if isinstance(content, dict) else {}
+    return {}
 
 
 class TaskContext(ABC):

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from mcp_tasks_server.core.errors import ServerShuttingDown
+
 if TYPE_CHECKING:
     from mcp_tasks_server.core.model import TaskRecord
     from mcp_tasks_server.runtime.runner import Invoke
 
-__all__ = ["Execution"]
+__all__ = ["Execution", "require_accepting"]
 
 
 class Execution(Protocol):
@@ -44,3 +46,9 @@ class Execution(Protocol):
         Raises ``ServerShuttingDown`` if refused. A task that could not be
         handed over is returned ``failed``, saying why.
         """
+
+
+def require_accepting(execution: Execution) -> None:
+    """Raise ``ServerShuttingDown`` while ``execution`` refuses new tasks."""
+    if not execution.accepting:
+        raise ServerShuttingDown()

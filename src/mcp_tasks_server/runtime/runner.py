@@ -41,15 +41,16 @@ import anyio.abc
 import anyio.lowlevel
 
 from mcp_tasks_server.core.errors import (
+    INTERNAL_ERROR,
     ProtocolFailure,
-    ServerShuttingDown,
     StorageUnavailable,
     TaskError,
     TaskNotFound,
     TaskTerminal,
 )
-from mcp_tasks_server.core.lifecycle import INTERNAL_ERROR, ORPHAN_ERROR
+from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
+from mcp_tasks_server.runtime.execution import require_accepting
 from mcp_tasks_server.runtime.feed import ChangeFeed, Listener
 from mcp_tasks_server.runtime.sweepers import Retry, run_expiry_sweeper, run_orphan_sweeper
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
@@ -178,8 +179,8 @@ class Runner:
 
     def start(self, record: TaskRecord, invoke: Invoke) -> None:
         """Run ``invoke`` for the stored ``record`` in the background."""
-        if not self._accepting or self._group is None:
-            raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
+        require_accepting(self)
+        assert self._group is not None  # accepting implies a task group
         context = StoredTaskContext(self, record)
         running = _Running(anyio.CancelScope(), context, anyio.Event())
         self._running[record.task_id] = running

@@ -1,8 +1,11 @@
-"""``TaskService``: the operations every protocol adapter offers, written once.
+"""``TaskService``: the task operations the adapters call, over the store and an execution.
 
 Adapters translate wire shapes into these calls and the errors back into
-their era's codes; the rules (owner binding, listing only with an owner,
-cancel stopping the coroutine, answers waking the tool) live here.
+their era's codes; the rules (listing only with an owner, cancel stopping
+the coroutine, answers waking the tool, ``watch`` as the one way to wait
+for a change) live here. Binding a request to its owner and building the
+tool call to start are the protocol layer's (``Tasks.owner``,
+``Tasks.start_task``), because both need the SDK.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.observability.audit import AuditEvent
-from mcp_tasks_server.runtime.execution import Execution
+from mcp_tasks_server.runtime.execution import Execution, require_accepting
 from mcp_tasks_server.runtime.runner import Invoke, Runner
 from mcp_tasks_server.store.store import InputDelivery, TaskPage, TaskStore
 
@@ -62,8 +65,7 @@ class TaskService:
         overrides where this one task runs.
         """
         execution = execution if execution is not None else self.execution
-        if not execution.accepting:
-            raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
+        require_accepting(execution)
         observers = self.store.observers
         try:
             record = await self.store.create(

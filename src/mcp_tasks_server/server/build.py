@@ -5,7 +5,7 @@ command is a thin shell around the two.
 
 What it serves is a **profile** plus, optionally, **your tools**:
 
-* ``default``: the example task tools (``mcp_tasks_server.profiles.examples``),
+* ``default``: the example task tools (``mcp_tasks_server.server.profiles.examples``),
   unless ``tools`` brings your own;
 * ``conformance``: the fixture tools of the official conformance suite.
 
@@ -25,7 +25,7 @@ Without ``:object``, the first of ``mcp``, ``server``, ``app`` that is an
 **Transports.** ``stdio`` serves the one client that started the process,
 and stdout carries the protocol only (:mod:`.stdio`). ``http``
 serves streamable HTTP with uvicorn, stateful (sessions) or ``stateless``,
-with DNS-rebinding protection on (:mod:`.transport_http`). Both are
+with DNS-rebinding protection on (:mod:`.http`). Both are
 re-exported here.
 
 **Authentication** (``MCP_TASKS_AUTH``) is the SDK's own bearer-token

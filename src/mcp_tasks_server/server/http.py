@@ -44,7 +44,7 @@ from mcp_tasks_server.store.readiness import ping
 
 __all__ = ["http_app", "is_loopback", "serve_http", "transport_security"]
 
-# Logged under the reference server's name, as before this module was split out.
+# One logger for the whole reference server, so operators filter on one name.
 logger = logging.getLogger("mcp_tasks_server.server")
 
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]

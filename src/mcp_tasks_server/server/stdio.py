@@ -38,7 +38,7 @@ from mcp_tasks_server.server.stdio_lines import CheckedLines, SharedWire
 
 __all__ = ["serve_stdio", "take_stdout"]
 
-# Logged under the reference server's name, as before this module was split out.
+# One logger for the whole reference server, so operators filter on one name.
 logger = logging.getLogger("mcp_tasks_server.server")
 
 

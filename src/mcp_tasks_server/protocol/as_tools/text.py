@@ -24,7 +24,12 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]  # a dependency of mcp
 
 from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus
-from mcp_tasks_server.protocol.shapes import RELATED_TASK_META, iso_timestamp
+from mcp_tasks_server.protocol.shapes import (
+    input_requests,
+    modern_task,
+    related_task_meta,
+    result_body,
+)
 
 __all__ = [
     "HANDLE_SCHEMA",
@@ -94,26 +99,18 @@ def widen_output_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def task_view(record: TaskRecord) -> dict[str, Any]:
-    """The task as the task tools and the ``task://`` resource show it."""
-    view: dict[str, Any] = {
-        "taskId": record.task_id,
-        "tool": record.request.name,
-        "status": record.status.value,
-    }
-    if record.status_message is not None:
-        view["statusMessage"] = record.status_message
+    """The task as the task tools and the ``task://`` resource show it.
+
+    The 2026-07-28 task shape plus the tool's name, with progress as a field
+    (not under ``_meta``), open questions, and a stored error; never the
+    result, which ``tasks_result`` returns as the tool's own.
+    """
+    view: dict[str, Any] = {"taskId": record.task_id, "tool": record.request.name}
+    view |= modern_task(record)
     if record.progress is not None:
         view["progress"] = record.progress.model_dump(exclude_none=True)
-    view |= {
-        "createdAt": iso_timestamp(record.created_at_ms),
-        "lastUpdatedAt": iso_timestamp(record.last_updated_at_ms),
-        "ttlMs": record.ttl_ms,
-        "pollIntervalMs": record.poll_interval_ms,
-    }
     if record.status is TaskStatus.INPUT_REQUIRED:
-        view["inputRequests"] = {
-            key: request.model_dump() for key, request in record.input_requests.items()
-        }
+        view["inputRequests"] = input_requests(record)
     if record.status is TaskStatus.FAILED and record.error is not None:
         view["error"] = record.error
     return view
@@ -152,15 +149,15 @@ def handle_result(
         )
     text = f"{lead}\n\n{describe(record, names, budget_seconds)}"
     result = text_result(text, {"task": task_view(record)})
-    result["_meta"] = {RELATED_TASK_META: {"taskId": record.task_id}}
+    result["_meta"] = related_task_meta(record.task_id)
     return result
 
 
 def outcome_result(record: TaskRecord) -> dict[str, Any]:
     """A finished task as ``tasks_result`` returns it: the tool's own result where there is one."""
-    meta = {RELATED_TASK_META: {"taskId": record.task_id}}
+    meta = related_task_meta(record.task_id)
     if record.result is not None:
-        result = {key: value for key, value in record.result.items() if key != "resultType"}
+        result = result_body(record)
         result.setdefault("content", [])
         result["_meta"] = {**(result.get("_meta") or {}), **meta}
         return result

@@ -1,40 +1,16 @@
 """Tasks as ordinary tools and resources, for clients with no task support.
 
-Many clients know nothing of tasks and give up on a tool call after about
-60 s. For them the server offers two things, both plain MCP that any client
-of any protocol version understands:
+Owns the inline budget (a call to a task-capable tool that no era claims is
+stored as a task at once and waited on for ``inline_budget_seconds``; then
+it answers with the result, or a handle that says what to call next), the
+task tools (``tasks_get`` and friends) and the ``task://{task_id}`` resource.
 
-* **The inline budget.** A call to a task-capable tool that no task era
-  claims (no ``task`` param at 2025-11-25, no opt-in at 2026-07-28, any older
-  version) is stored as a task at once, and the call waits for it for up to
-  ``inline_budget_seconds``. A task that finishes in time answers with the
-  tool's ordinary result. Otherwise, or as soon as the tool asks for input,
-  the call answers with a **handle**: text that tells the model what the
-  task is doing and the exact next call to make, plus
-  ``structuredContent.task``.
-* **Task tools** (``tasks_get``, ``tasks_result``, ``tasks_respond``,
-  ``tasks_cancel``, ``tasks_list``; the prefix is ``tool_prefix``) and the
-  resource template ``task://{task_id}``, with the same owner binding and
-  the same single not-found error as the native eras.
-
-Because the task is stored before the call waits, the tool always runs with
-the stored :class:`~mcp_tasks_server.runtime.context.TaskContext`: its progress, its
-status and its questions are visible to ``tasks_get`` on any replica, and an
-answer given with ``tasks_respond`` resumes it in place.
-
-The design constraint: the SDK checks a tool's return value against the
-tool's output schema, and a handle is not the tool's output. So the budget
-lives *above* the tool, as a wrapper of the ``tools/call`` request handler:
-below the middleware (the 2025-11-25 adapter has already answered
-task-augmented calls) and around the extensions' interceptor (to which it
-hands the 2026 calls that era claims). A wrapper of ``tools/list`` lists a
-task-capable tool's ``outputSchema`` widened to admit the handle, and hides
-``tasks_list`` from callers who cannot list.
-
-Both wrappers replace the SDK's registered handlers, keeping their params
-models, and are installed last by :meth:`Tasks.install`, after the
-extensions' interceptor is composed: recomposing that interceptor later
-would drop them (``tests/protocol/test_task_tools.py`` notices).
+The budget lives *above* the tool, as a wrapper of the ``tools/call``
+handler, because the SDK checks a tool's return value against its output
+schema and a handle is not the tool's output; a ``tools/list`` wrapper
+widens those schemas. Both wrappers are installed last by
+:meth:`Tasks.install`: recomposing the extensions' interceptor later would
+drop them. Behaviour in full: ``docs/tasks-as-tools.md``.
 """
 
 from __future__ import annotations
@@ -48,7 +24,6 @@ import anyio
 from mcp.server.context import HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult
 from pydantic import BaseModel, Field
 
@@ -66,8 +41,8 @@ from mcp_tasks_server.protocol.as_tools.text import (
     text_result,
     widen_output_schema,
 )
-from mcp_tasks_server.protocol.errors import to_mcp_error
-from mcp_tasks_server.protocol.shapes import MODERN_VERSION
+from mcp_tasks_server.protocol.errors import from_error_object, to_mcp_error
+from mcp_tasks_server.protocol.shapes import MODERN_VERSION, result_body
 from mcp_tasks_server.protocol.v2026_07_28.methods import opted_in
 
 if TYPE_CHECKING:
@@ -171,14 +146,11 @@ class _Fallback:
         if not record.is_terminal:
             return _model(handle_result(record, self.names, self.budget))
         if record.result is not None:
-            return _model(record.result)
+            return _model(result_body(record))
         if record.status is TaskStatus.CANCELLED:
             text = f"{params.name} was cancelled before it finished."
             return _model(text_result(text, is_error=True))
-        error = record.error or {"code": -32603, "message": "The tool failed"}
-        raise MCPError(
-            code=int(error["code"]), message=str(error["message"]), data=error.get("data")
-        )
+        raise from_error_object(record.failure_error())
 
     async def _settle(
         self,
@@ -366,9 +338,7 @@ def _claimed_by_modern_era(ctx: ServerRequestContext[Any, Any], support: str) ->
 
 
 def _model(result: Mapping[str, Any]) -> CallToolResult:
-    return CallToolResult.model_validate(
-        {key: value for key, value in result.items() if key != "resultType"}
-    )
+    return CallToolResult.model_validate(result)
 
 
 def _error(exc: TaskError) -> CallToolResult:

@@ -1,37 +1,14 @@
 """Server-to-client traffic of the 2025-11-25 era: notifications, and input via ``tasks/result``.
 
-Everything here needs a channel from the server back to the client. stdio,
-the SDK's in-memory transport and stateful HTTP have one; stateless HTTP
-has none (each POST is answered and closed, and there is no GET stream).
-All of it is best effort: a task's outcome never depends on a message
-reaching the client.
+:class:`LegacyChannels` remembers each task's creating connection and sends
+``notifications/tasks/status`` and ``notifications/progress`` on it for
+changes this replica makes. :class:`ResultWait` is one blocking
+``tasks/result`` call: it relays each open input request to the client on
+that call's own stream and stores the answer. All of it is best effort: a
+task's outcome never depends on a message reaching the client, and
+stateless HTTP, which has no channel back, gets none of it.
 
-* **Notifications.** When a task is created, its creating connection is
-  remembered. Whenever this replica changes the task's status or status
-  message, ``notifications/tasks/status`` carries the full ``Task`` (as a
-  plain dict, so ``ttl: null`` survives) on that connection's standalone
-  channel: the stdio pipe, or the HTTP GET stream. Progress goes the same
-  way as ``notifications/progress`` with the call's original
-  ``progressToken``, which the spec keeps valid for the task's lifetime.
-  A slow client can hold up the tool that caused a notification for at most
-  ``NOTIFY_TIMEOUT_SECONDS``, once: after that it is told nothing more
-  about the task. Changes made on another replica are not announced
-  (clients must poll ``tasks/get`` anyway).
-* **Input.** A tool that asks for input parks its task in
-  ``input_required``. The spec routes the question through ``tasks/result``:
-  while a ``tasks/result`` call blocks on such a task, :class:`ResultWait`
-  sends each outstanding request (``elicitation/create``, say) to the client
-  on that call's own response stream, tagged with the related-task
-  ``_meta``, stores the answer with ``TaskService.deliver_input``, and
-  keeps blocking until the task ends. The tool resumes where it waited; it
-  is not re-run. A request is only sent to a client that declared the
-  matching capability (``elicitation``, ``sampling`` or ``roots``).
-  Stateless HTTP cannot carry a request from server to client at all, so
-  there the task stays ``input_required``, visible in ``tasks/get``, until
-  it is answered another way (the ``tasks_respond`` tool, or
-  ``tasks/update`` in the 2026 era), cancelled, or expires; ``tasks/result``
-  keeps blocking until ``result_wait_seconds`` and then answers that the
-  task is still running.
+The rules in full: ``docs/protocol-eras.md``.
 """
 
 from __future__ import annotations
@@ -52,7 +29,7 @@ from mcp_tasks_server.core.errors import ResultNotReady, TaskError
 from mcp_tasks_server.core.model import InputRequest, Progress, TaskRecord, TaskStatus
 from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.protocol import sdk
-from mcp_tasks_server.protocol.shapes import RELATED_TASK_META, legacy_task
+from mcp_tasks_server.protocol.shapes import legacy_task, related_task_meta
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -178,7 +155,7 @@ def _progress(subscriber: _Subscriber, record: TaskRecord) -> dict[str, Any]:
         params["total"] = record.progress.total
     if record.progress.message is not None:
         params["message"] = record.progress.message
-    params["_meta"] = {RELATED_TASK_META: {"taskId": record.task_id}}
+    params["_meta"] = related_task_meta(record.task_id)
     return params
 
 
@@ -273,9 +250,7 @@ class ResultWait:
         """Send one input request on this call's stream and store the client's answer."""
         try:
             params = dict(request.params)
-            meta = dict(params.get("_meta") or {})
-            meta[RELATED_TASK_META] = {"taskId": self.task_id}
-            params["_meta"] = meta
+            params["_meta"] = {**(params.get("_meta") or {}), **related_task_meta(self.task_id)}
             answer = await self.ctx.session.send_request(
                 _ServerRequest(method=request.method, params=params),  # type: ignore[arg-type]
                 _AnyResult,

@@ -1,35 +1,15 @@
 """The 2025-11-25 era (SEP-1686): task-augmented ``tools/call`` and four ``tasks/*`` methods.
 
 ``mcp`` 2.3 sieves every ``tools/call`` result through the 2025
-``CallToolResult`` schema, which turns a ``CreateTaskResult`` into -32603
-or silently drops its ``task``. So the task-augmented call is answered by
-context-tier **middleware** that short-circuits before the sieve. The same
-middleware advertises ``capabilities.tasks`` on ``initialize`` and
-``execution.taskSupport`` on ``tools/list``, which the SDK never emits.
-
-Rules of this era, as implemented here:
-
-* only at exactly ``2025-11-25``: older handshakes never see tasks (no
-  capability, ``tasks/*`` is -32601, a ``task`` param is ignored and the
-  tool runs as an ordinary call);
-* ``capabilities.tasks.list`` only when tasks are bound to an owner; where
-  they are not (stateless HTTP without authentication) ``tasks/list`` is
-  -32601, as for any method a server does not declare;
-* a ``taskSupport`` mismatch gets -32601, in both directions;
-* unknown, expired and foreign tasks get -32602 with one message
-  (``Task not found: <the id asked for>``), so existence never leaks;
-* ``tasks/result`` blocks until the task is finished and answers with the
-  ``CallToolResult`` plus the related-task ``_meta`` (never ``resultType``),
-  or with the JSON-RPC error the call ended with; a cancelled task has
-  neither, and gets -32602 saying so;
-* ``tasks/cancel`` stores ``cancelled`` before answering and stops the
-  coroutine; a finished task gets -32602;
-* a tool error (``isError``) fails the task; ``tasks/result`` still returns
-  that ``CallToolResult``.
-
-Status and progress notifications, and input relayed through
-``tasks/result``, need a channel back to the client: they live in
+``CallToolResult`` schema, which rejects a ``CreateTaskResult``; so the
+task-augmented call is answered by context-tier middleware that
+short-circuits before the sieve, and that also advertises
+``capabilities.tasks`` and ``execution.taskSupport``, which the SDK never
+emits. The ``tasks/*`` handlers are here too; what needs a channel back to
+the client (notifications, input relayed through ``tasks/result``) is in
 :mod:`mcp_tasks_server.protocol.v2025_11_25.channel`.
+
+The rules in full: ``docs/protocol-eras.md``.
 """
 
 from __future__ import annotations
@@ -39,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_tasks_server.core.errors import InvalidArgument, TaskError, TaskTerminal
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
-from mcp_tasks_server.protocol.errors import to_mcp_error
+from mcp_tasks_server.protocol.errors import from_error_object, to_mcp_error
 from mcp_tasks_server.protocol.host import Handler
 from mcp_tasks_server.protocol.shapes import (
     LEGACY_VERSION,
@@ -202,11 +182,7 @@ async def result(
             message=f"Task {record.task_id} was cancelled; it has no result",
             data={"taskId": record.task_id, "status": record.status.value},
         )
-    error = record.error or {
-        "code": INTERNAL_ERROR,
-        "message": record.status_message or "The task failed",
-    }
-    raise MCPError(code=int(error["code"]), message=str(error["message"]), data=error.get("data"))
+    raise from_error_object(record.failure_error())
 
 
 async def list_tasks(

@@ -1,79 +1,14 @@
 """The 2026-07-28 era: the ``io.modelcontextprotocol/tasks`` extension (SEP-2663).
 
-**Opt-in is per request.** A client opts in by naming the extension in the
-request's ``_meta`` client capabilities; there is no handshake to remember.
-Without the opt-in, ``tasks/get``, ``tasks/update`` and ``tasks/cancel``,
-and any call to a ``required`` tool, get -32021 with
-``data.requiredCapabilities`` -- before any task is looked up, so the answer
-says nothing about whether a task exists. ``tasks/result`` and
-``tasks/list`` no longer exist in this era (-32601), and a legacy ``task``
-param on ``tools/call`` is ignored.
+Owns this era's ``tasks/get``, ``tasks/update`` and ``tasks/cancel``, and the
+``tools/call`` interceptor that decides whether a call becomes a task. Opt-in
+is per request (undeclared requests get -32021 before any lookup), the
+server decides which calls become tasks, a tool error *completes* the task
+with ``isError`` inlined, and a tool's ``Resolve(...)`` parameters are asked
+inside the request, before the task exists. Tasks created at 2025-11-25 by
+the same owner are served here too, in this era's spelling.
 
-**The server decides** whether a ``tools/call`` becomes a task: every
-opted-in call to a task-capable (``optional`` or ``required``) tool does;
-``forbidden`` tools, and ``optional`` tools called without the opt-in, run
-inline as ordinary calls. The task is answered with the flat
-``CreateTaskResult`` (``resultType: "task"``, ``ttlMs`` present even when
-null, ``pollIntervalMs``), sent only once the task is durably stored, so a
-``tasks/get`` on any replica already finds it.
-
-**Reading and steering a task.**
-
-* ``tasks/get`` inlines ``result`` (completed), ``error`` (failed) or
-  ``inputRequests`` (input_required).
-* ``tasks/update`` stores the answers *before* it acknowledges, so a
-  ``tasks/get`` right after the ack shows them taken. Keys that are not
-  outstanding, and values that are no valid answer of any kind
-  (``ElicitResult``, ``CreateMessageResult``, ``ListRootsResult``), are
-  ignored and get the same empty ack: updates are eventually consistent
-  and a retry must be harmless.
-* ``tasks/cancel`` stores ``cancelled`` and stops the tool's coroutine at
-  its next await, then acknowledges; a finished task is acknowledged
-  as is (cancellation is cooperative in this era, not an error).
-* Over HTTP an ``Mcp-Name`` header must equal the ``taskId`` (-32020; a
-  missing one is accepted unless ``MCP_TASKS_STRICT_HEADERS`` is set);
-  the SDK checks that header for ``tools/call`` but not for ``tasks/*``.
-
-**Outcomes.** A tool error (``isError``) *completes* the task with the
-result inlined; only a JSON-RPC error (``MCPError``) fails it, with that
-error inlined.
-
-**Asking for input: before the task, or during it.** A task tool has two
-ways to ask its client something, and they compose with the
-multi-round-trip requests (MRTR) of this era:
-
-* *Before the task exists*, with the SDK's own resolver parameters,
-  ``Annotated[T, Resolve(fn)]`` where ``fn`` returns ``Elicit(...)``. On an
-  opted-in call the resolvers run inside the ``tools/call`` request; while
-  one still needs an answer the call returns the SDK's
-  ``InputRequiredResult`` and *no task is created*. When the client retries
-  with ``inputResponses`` (and the echoed ``requestState``) and every
-  resolver is satisfied, the task is created and the tool body runs in the
-  background with the resolved values -- so a ``required`` task tool can
-  still begin with an ordinary MRTR exchange. Use this for questions whose
-  answers decide whether the work should start at all.
-* *While the task runs*, with :meth:`TaskContext.elicit` or
-  :meth:`TaskContext.request_input`: the task parks in ``input_required``
-  with ``inputRequests`` and resumes in place after ``tasks/update``.
-
-Without the opt-in, or in the 2025-11-25 era, a resolver-parameter tool that
-runs inline behaves exactly as the SDK makes any such tool behave.
-
-``requestState`` is sealed by the SDK (AES-GCM, bound to the request and the
-caller, ten minutes). By default each process seals with a random key of
-its own, so the retry of a multi-round call must come back to the same
-process. Behind a load balancer set ``MCP_TASKS_REQUEST_STATE_KEY`` to the
-same secret on every replica; the reference server passes it to the SDK as
-``RequestStateSecurity(keys=[...])``.
-
-**Tasks created in the 2025-11-25 era** (by the same owner: the same
-authenticated principal, or the same stdio client) are served here too: a
-declaring client can get and cancel them. A tool error there *failed* the
-task; this era spells the same outcome ``completed`` with ``isError``, and
-``tasks/get`` shows it so. The opt-in rule is not relaxed for them: the
-extension's -32021 for undeclared ``tasks/*`` calls is a MUST, while the
-compatibility note asking to keep legacy tasks reachable is a SHOULD, and a
-client that speaks this era can always declare the extension.
+The rules in full: ``docs/protocol-eras.md``.
 """
 
 from __future__ import annotations

@@ -32,11 +32,11 @@ import anyio
 from mcp.server.mcpserver import Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR
 from pydantic import BaseModel, Field
 
+from mcp_tasks_server.core.errors import INTERNAL_ERROR
 from mcp_tasks_server.protocol import Tasks
-from mcp_tasks_server.runtime.context import TaskContext, form_request
+from mcp_tasks_server.runtime.context import TaskContext, accepted_content, form_request
 
 __all__ = ["TOOL_NAMES", "register"]
 
@@ -61,14 +61,6 @@ class UserName(BaseModel):
 
 async def ask_user_name() -> Elicit[UserName]:
     return Elicit("What is your name?", UserName)
-
-
-def _accepted(answer: Any) -> dict[str, Any]:
-    """The content of an accepted elicitation answer, or an empty dict."""
-    if isinstance(answer, dict) and answer.get("action") == "accept":
-        content = answer.get("content")
-        return content if isinstance(content, dict) else {}
-    return {}
 
 
 def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile's tools, one list
@@ -114,7 +106,7 @@ def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile
                 "required": ["confirm"],
             },
         )
-        if _accepted(answer).get("confirm") is True:
+        if accepted_content(answer).get("confirm") is True:
             return f"Deleted {filename}"
         return f"Kept {filename}"
 
@@ -142,8 +134,8 @@ def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile
             },
             status_message="Waiting for two answers",
         )
-        name = _accepted(answers["report_name"]).get("name", "untitled")
-        publish = _accepted(answers["publish"]).get("confirm") is True
+        name = accepted_content(answers["report_name"]).get("name", "untitled")
+        publish = accepted_content(answers["publish"]).get("confirm") is True
         return f"Report {name!s} {'published' if publish else 'kept as a draft'}"
 
     @tasks.tool(task_support="required")

@@ -42,7 +42,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
 from mcp_tasks_server.protocol import Tasks
-from mcp_tasks_server.runtime.context import TaskContext
+from mcp_tasks_server.runtime.context import TaskContext, accepted_content
 
 __all__ = ["TOOL_NAMES", "register"]
 
@@ -147,7 +147,7 @@ def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile
                 "required": ["confirm"],
             },
         )
-        content = _accepted(answer)
+        content = accepted_content(answer)
         note = content.get("note") if isinstance(content.get("note"), str) else None
         if content.get("confirm") is not True:
             await ctx.set_status("Not confirmed; nothing was deployed")
@@ -201,14 +201,6 @@ def register(tasks: Tasks, server: MCPServer[Any]) -> None:  # long: the profile
     def server_time() -> str:
         """The server's current time (UTC, ISO 8601). An ordinary tool, never a task."""
         return datetime.now(tz=UTC).isoformat(timespec="seconds")
-
-
-def _accepted(answer: Any) -> dict[str, Any]:
-    """The content of an accepted elicitation answer; empty if declined or cancelled."""
-    if isinstance(answer, dict) and answer.get("action") == "accept":
-        content = answer.get("content")
-        return content if isinstance(content, dict) else {}
-    return {}
 
 
 def _small_primes(limit: int) -> list[int]:
