@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mcp_tasks_server.core.model import TaskStatus
 
 __all__ = [
+    "CapacityExceeded",
     "ConcurrentModification",
     "ConfigError",
     "InvalidArgument",
@@ -118,6 +119,10 @@ class ListingNotAllowed(TaskError):
 
 class ServerShuttingDown(TaskError):
     """The server is draining for shutdown and starts no new tasks."""
+
+
+class CapacityExceeded(TaskError):
+    """A per-replica or global limit is reached (running tasks, waiters); try again later."""
 
 
 class ConcurrentModification(TaskError):

@@ -44,7 +44,10 @@ Change = Callable[[TaskRecord], TaskRecord]
 #: The JSON-RPC code of a task that failed for a reason of the server's, not the client's.
 INTERNAL_ERROR = -32603
 
-STOPPED_MESSAGE = "The server running this task stopped before it finished"
+STOPPED_MESSAGE = (
+    "The server running this task stopped or lost contact with the task store before it "
+    "finished; the tool may have partly run"
+)
 ORPHAN_ERROR: dict[str, Any] = {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE}
 
 

@@ -12,6 +12,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
 
 from mcp_tasks_server.backends.errors import InvalidCursor, QuotaExceeded
 from mcp_tasks_server.core.errors import (
+    CapacityExceeded,
     ConcurrentModification,
     InvalidArgument,
     InvalidTransition,
@@ -39,6 +40,7 @@ _CODES: list[tuple[type[TaskError], int]] = [
     (ListingNotAllowed, METHOD_NOT_FOUND),
     (QuotaExceeded, SERVER_BUSY),
     (StorageFull, SERVER_BUSY),
+    (CapacityExceeded, SERVER_BUSY),
     (ServerShuttingDown, SERVER_BUSY),
     (ResultNotReady, SERVER_BUSY),
     (ConcurrentModification, SERVER_BUSY),

@@ -13,7 +13,12 @@ from typing import Any
 
 import anyio
 
-from mcp_tasks_server.core.errors import ListingNotAllowed, ResultNotReady, ServerShuttingDown
+from mcp_tasks_server.core.errors import (
+    CapacityExceeded,
+    ListingNotAllowed,
+    ResultNotReady,
+    ServerShuttingDown,
+)
 from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner
@@ -34,6 +39,7 @@ class TaskService:
         self.runner = runner
         # Where new tasks run: this process's runner unless another execution is given.
         self.execution: Execution = execution if execution is not None else runner
+        self._waiters = 0
 
     async def create(
         self,
@@ -47,11 +53,35 @@ class TaskService:
         """Store a task, then start its tool. Returns once the task is durable.
 
         The task is stored with this replica's lease. A replica that is
-        shutting down refuses new tasks (``ServerShuttingDown``) before it
-        stores anything.
+        shutting down (``ServerShuttingDown``) or already runs its most tasks
+        (``CapacityExceeded``) refuses before it stores anything. Storing and
+        starting are one step: a caller that goes away in between cancels
+        neither, so no task is ever stored and never run.
         """
         if not self.execution.accepting:
             raise ServerShuttingDown("The server is shutting down and accepts no new tasks")
+        local = self.execution is self.runner
+        if local:
+            self.runner.reserve()
+        try:
+            with anyio.CancelScope(shield=True):
+                record = await self._store_and_start(
+                    owner, request, invoke, ttl_ms=ttl_ms, tool_error_status=tool_error_status
+                )
+        finally:
+            if local:
+                self.runner.release()
+        return record
+
+    async def _store_and_start(
+        self,
+        owner: Owner,
+        request: ToolRequest,
+        invoke: Invoke,
+        *,
+        ttl_ms: int | None,
+        tool_error_status: TaskStatus,
+    ) -> TaskRecord:
         record = await self.store.create(
             owner.key,
             request,
@@ -117,13 +147,22 @@ class TaskService:
         delay = 0.05
         record = latest if latest is not None else await self.get(owner, task_id)
         yield record
-        while True:
-            await self.runner.wait_for_change(task_id, delay)
-            delay = min(delay * 2, ceiling)
-            newer = await self.get(owner, task_id)
-            if newer.version != record.version:
-                record = newer
-                yield record
+        # From here on the caller is blocked on the task: a waiter, counted.
+        if self._waiters >= (limit := self.runner.settings.max_waiters):
+            raise CapacityExceeded(
+                f"This server already serves {limit} waiting calls; poll the task instead"
+            )
+        self._waiters += 1
+        try:
+            while True:
+                await self.runner.wait_for_change(task_id, delay)
+                delay = min(delay * 2, ceiling)
+                newer = await self.get(owner, task_id)
+                if newer.version != record.version:
+                    record = newer
+                    yield record
+        finally:
+            self._waiters -= 1
 
     async def deliver_input(
         self, owner: Owner, task_id: str, responses: Mapping[str, Any]
