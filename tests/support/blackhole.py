@@ -72,8 +72,8 @@ class BlackHoleProxy:
             await asyncio.gather(
                 self._pipe(reader, link.upstream, link), self._pipe(up_reader, writer, link)
             )
-        except OSError:
-            pass
+        except (OSError, asyncio.CancelledError):
+            pass  # the proxy is closing, or a side hung up
         finally:
             self._links.discard(link)
             link.close()
