@@ -131,25 +131,25 @@ async def test_shutdown_with_the_store_cut_off_ends_within_grace_and_one_timeout
 ) -> None:
     grace = 0.5
     started = [0]
-    async with blackhole_proxy(dynamodb_local.endpoint) as proxy:
-        async with replica(
-            proxy.endpoint, table, "replica-a", shutdown_grace_seconds=grace
-        ) as service:
+    async with (
+        blackhole_proxy(dynamodb_local.endpoint) as proxy,
+        replica(proxy.endpoint, table, "replica-a", shutdown_grace_seconds=grace) as service,
+    ):
 
-            async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
-                started[0] += 1
-                await anyio.sleep(3600)
-                return {}
+        async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
+            started[0] += 1
+            await anyio.sleep(3600)
+            return {}
 
-            for _ in range(6):
-                await service.create(LOCAL, REQUEST, tool)
-            with anyio.fail_after(10):
-                while started[0] < 6:  # noqa: ASYNC110
-                    await anyio.sleep(0.02)
-            proxy.cut()
-            began = anyio.current_time()
-            with anyio.CancelScope(shield=True):
-                await service.runner.shutdown()
-            took = anyio.current_time() - began
+        for _ in range(6):
+            await service.create(LOCAL, REQUEST, tool)
+        with anyio.fail_after(10):
+            while started[0] < 6:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        proxy.cut()
+        began = anyio.current_time()
+        with anyio.CancelScope(shield=True):
+            await service.runner.shutdown()
+        took = anyio.current_time() - began
     # Six failing writes one after another would take six timeouts.
     assert took < grace + TIMEOUT + 1.0, took
