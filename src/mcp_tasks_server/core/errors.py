@@ -55,7 +55,8 @@ class TaskNotFound(TaskError):
     """
 
     def __init__(self, task_id: str) -> None:
-        super().__init__(f"Task not found: {task_id}")
+        # No id in the text: messages are copied into spans and client logs.
+        super().__init__("Task not found")
         self.task_id = task_id
 
 

@@ -276,7 +276,8 @@ def serve(
     settings: Settings, *, profile: Profile | str = "default", tools: str | None = None
 ) -> None:
     """Build the server and run it on the configured transport until it is stopped."""
-    configure_logging(settings.log_level)
+    key = settings.log_hash_key
+    configure_logging(settings.log_level, None if key is None else key.get_secret_value().encode())
     if settings.transport == "http":
         transport_security(settings)  # a bad host setting fails before anything is imported
         server = build_server(settings, profile=profile, tools=tools)

@@ -17,7 +17,7 @@ Rules of this era, as implemented here:
   -32601, as for any method a server does not declare;
 * a ``taskSupport`` mismatch gets -32601, in both directions;
 * unknown, expired and foreign tasks get -32602 with one message
-  (``Task not found: <the id asked for>``), so existence never leaks;
+  (``Task not found``, with no id), so existence never leaks;
 * ``tasks/result`` blocks until the task is finished and answers with the
   ``CallToolResult`` plus the related-task ``_meta`` (never ``resultType``),
   or with the JSON-RPC error the call ended with; a cancelled task has
