@@ -15,11 +15,17 @@ def _modules() -> list[Path]:
     return sorted(SOURCE.rglob("*.py"))
 
 
-def test_no_module_is_longer_than_400_lines() -> None:
+def _module_reason(text: str) -> bool:
+    """A longer module says why in a ``# long:`` comment among its first lines."""
+    return any(line.startswith(LONG_MARKER) for line in text.splitlines()[:40])
+
+
+def test_no_module_is_longer_than_400_lines_without_a_reason() -> None:
     too_long = {
         str(path.relative_to(SOURCE)): lines
         for path in _modules()
-        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+        if (lines := len((text := path.read_text()).splitlines())) > MAX_MODULE_LINES
+        and not _module_reason(text)
     }
     assert too_long == {}
 

@@ -50,6 +50,7 @@ def replica_settings(name: str, **overrides: Any) -> Settings:
         "lease_seconds": 0.5,
         "lease_sweep_interval_seconds": 0.1,
         "shutdown_grace_seconds": 0,
+        "clock_skew_margin_seconds": 0,
     }
     return Settings(**{**values, **overrides})
 

@@ -227,7 +227,9 @@ def test_serve_is_the_default_command() -> None:
 def test_serve_errors_are_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("mcp_tasks_server.server.build.configure_logging", lambda level: None)
+    monkeypatch.setattr(
+        "mcp_tasks_server.server.build.configure_logging", lambda level, key=None: None
+    )
     assert main(["--tools", "no_such_module_anywhere:server"]) == 2
     assert main(["serve", "--transport", "http", "--host", "0.0.0.0"]) == 2
     monkeypatch.setenv("MCP_TASKS_PORT", "not-a-port")

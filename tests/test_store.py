@@ -134,8 +134,8 @@ async def test_foreign_missing_and_expired_tasks_give_the_identical_error(
     missing = await not_found_message("alice", missing_id)
     clock.advance(2_000)
     expired = await not_found_message("alice", task.task_id)
-    assert foreign == expired == [f"Task not found: {task.task_id}"] * 7
-    assert missing == [f"Task not found: {missing_id}"] * 7
+    assert foreign == expired == ["Task not found"] * 7
+    assert missing == ["Task not found"] * 7
     assert "mallory" not in " ".join(foreign)
     assert "alice" not in " ".join(foreign)
 

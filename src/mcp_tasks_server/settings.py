@@ -11,6 +11,9 @@ milliseconds, as on the wire; operational intervals are in seconds. Each
 field's unit is in its name.
 """
 
+# long: one field per MCP_TASKS_* variable, each with the docstring the README table is
+# generated from, and the cross-field rules beside them.
+
 from __future__ import annotations
 
 import json
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
     backend: Literal["memory", "dynamodb"] = "memory"
     """Where tasks are stored: ``memory`` (one process) or ``dynamodb`` (shared by replicas)."""
 
-    memory_max_tasks: int = Field(default=0, ge=0)
+    memory_max_tasks: int = Field(default=10_000, ge=0)
     """Memory backend only: the most tasks held at once (0 = no cap beyond TTL expiry)."""
 
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
@@ -162,6 +165,18 @@ class Settings(BaseSettings):
     lease_sweep_interval_seconds: float = Field(default=10.0, ge=0, le=3_600)
     """How often each replica looks for tasks whose replica stopped (expired leases); 0 = off."""
 
+    fence_margin_seconds: float | None = Field(default=None, gt=0)
+    """Stop a tool this long before its lease runs out (unset: (lease/2 - heartbeat)/2)."""
+
+    clock_skew_margin_seconds: float = Field(default=2.0, ge=0, le=300)
+    """Largest clock skew assumed between replicas: orphans are failed this long after the lease."""
+
+    max_running_tasks: int = Field(default=1_000, ge=1)
+    """Most tasks one replica runs at once; more task calls are refused (-32000)."""
+
+    max_waiters: int = Field(default=1_000, ge=1)
+    """Most blocked ``tasks/result`` / ``tasks_result`` calls one replica serves at once."""
+
     replica_id: str | None = Field(default=None, min_length=1, max_length=128)
     """This replica's name in task leases (unset: a random id per process)."""
 
@@ -173,6 +188,13 @@ class Settings(BaseSettings):
     @property
     def lease_ms(self) -> int:
         return max(1, round(self.lease_seconds * 1000))
+
+    @property
+    def fence_margin(self) -> float:
+        """Seconds before its lease runs out that a replica stops a tool it can no longer renew."""
+        if self.fence_margin_seconds is not None:
+            return self.fence_margin_seconds
+        return (self.lease_seconds / 2 - self.heartbeat_interval_seconds) / 2
 
     def store_policy(self) -> StorePolicy:
         """The part of these settings the task store enforces."""
@@ -190,6 +212,7 @@ class Settings(BaseSettings):
             max_arguments_bytes=self.max_arguments_bytes,
             max_status_message_bytes=self.max_status_message_bytes,
             lease_ms=self.lease_ms,
+            clock_skew_margin_ms=round(self.clock_skew_margin_seconds * 1000),
         )
 
     # ------------------------------------------------------------ queue mode and workers
@@ -255,6 +278,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the server's logs (always on stderr)."""
 
+    # Unset, each process hashes with a random key: ids still never appear in
+    # clear, but the same task hashes differently on each replica.
+    log_hash_key: SecretStr | None = None
+    """Key (16+ bytes) hashing ids in logs and audit events; alike on every replica to correlate."""
+
     # ------------------------------------------------------------ transport
     transport: Literal["stdio", "http"] = "stdio"
     """How ``serve`` reaches clients: ``stdio`` (one client that started the server) or ``http``."""
@@ -280,6 +308,15 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = Field(default_factory=list)
     """HTTP: comma-separated browser ``Origin`` values accepted besides loopback."""
 
+    http_limit_concurrency: int = Field(default=1_000, ge=1)
+    """HTTP: most connections and requests served at once; uvicorn answers 503 beyond it."""
+
+    http_max_sessions: int = Field(default=10_000, ge=1)
+    """HTTP, stateful: most sessions open at once; a new session beyond it is refused."""
+
+    http_session_idle_timeout_seconds: float = Field(default=1_800.0, gt=0)
+    """HTTP, stateful: a session with no request in flight for this long is closed."""
+
     strict_headers: bool = False
     """HTTP, 2026-07-28: refuse ``tasks/*`` without an ``Mcp-Name`` header too (-32020)."""
 
@@ -289,9 +326,6 @@ class Settings(BaseSettings):
 
     probe_port: int | None = Field(default=None, ge=0, le=65_535)
     """``worker`` only: serve ``/healthz`` and ``/readyz`` on this port (unset: no probes)."""
-
-    log_hash_key: SecretStr | None = None
-    """Key (16+ bytes) hashing ids in logs and audit events; alike on every replica to correlate."""
 
     # Unset, each process seals with a random key of its own, so the next
     # round of a multi-round call must reach the same process. Comma-separated
@@ -381,6 +415,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MCP_TASKS_LOG_HASH_KEY must be at least 16 bytes; make one with: "
                 'python -c "import secrets; print(secrets.token_hex(16))"'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fence_before_renewal_fails(self) -> Settings:
+        # The heartbeat renews a lease once half of it is left; the fence must
+        # come later than that, or a healthy replica would stop its own tools.
+        latest = self.lease_seconds / 2 - self.heartbeat_interval_seconds
+        if self.fence_margin >= latest:
+            raise ValueError(
+                "MCP_TASKS_FENCE_MARGIN_SECONDS must be less than half of MCP_TASKS_LEASE_SECONDS "
+                "minus MCP_TASKS_HEARTBEAT_INTERVAL_SECONDS, so a healthy lease is renewed first"
             )
         return self
 

@@ -51,12 +51,16 @@ SERVER = str(Path(sys.executable).with_name("mcp-tasks-server"))
 
 FAST: dict[str, str] = {
     "MCP_TASKS_HEARTBEAT_INTERVAL_SECONDS": "0.2",
-    "MCP_TASKS_LEASE_SECONDS": "2",
+    # Long enough for a slow first request to a cold emulator: a replica whose
+    # lease is nearly spent by the time its write is acknowledged fences itself.
+    "MCP_TASKS_LEASE_SECONDS": "4",
+    "MCP_TASKS_CLOCK_SKEW_MARGIN_SECONDS": "0",  # one machine, one clock
     "MCP_TASKS_LEASE_SWEEP_INTERVAL_SECONDS": "0.5",
     "MCP_TASKS_SHUTDOWN_GRACE_SECONDS": "1",
     "MCP_TASKS_POLL_INTERVAL_MS": "100",
     "MCP_TASKS_DYNAMODB_TIMEOUT_SECONDS": "1",
     "MCP_TASKS_DYNAMODB_MAX_ATTEMPTS": "2",
+    "MCP_TASKS_LOG_HASH_KEY": "distributed-tests-log-hash-key",
 }
 """Short heartbeats, leases and timeouts, so crashes and outages show in seconds."""
 

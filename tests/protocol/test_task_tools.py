@@ -418,7 +418,7 @@ async def test_another_session_gets_the_one_not_found_answer_for_a_foreign_task(
             still = task_of(await owner.call_tool("tasks_get", {"task_id": task_id}))
             await owner.call_tool("tasks_cancel", {"task_id": task_id})
     for foreign_text, missing_text in answers.values():
-        assert foreign_text == missing_text == "Task not found: <id>"
+        assert foreign_text == missing_text == "Task not found"
     assert foreign_read.value.error.code == missing_read.value.error.code == -32602
     assert _not_found(foreign_read.value.error.message, task_id) == _not_found(
         missing_read.value.error.message, unknown

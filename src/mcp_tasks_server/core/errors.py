@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INTERNAL_ERROR",
+    "CapacityExceeded",
     "ConcurrentModification",
     "ConfigError",
     "InvalidArgument",
@@ -63,7 +64,8 @@ class TaskNotFound(TaskError):
     """
 
     def __init__(self, task_id: str) -> None:
-        super().__init__(f"Task not found: {task_id}")
+        # No id in the text: messages are copied into spans and client logs.
+        super().__init__("Task not found")
         self.task_id = task_id
 
 
@@ -133,6 +135,10 @@ class ServerShuttingDown(TaskError):
 
     def __init__(self, message: str = SHUTTING_DOWN_MESSAGE) -> None:
         super().__init__(message)
+
+
+class CapacityExceeded(TaskError):
+    """A per-replica or global limit is reached (running tasks, waiters); try again later."""
 
 
 class ConcurrentModification(TaskError):

@@ -51,7 +51,10 @@ __all__ = [
 Change = Callable[[TaskRecord], TaskRecord]
 """Turns the current record into the next one, or raises if it may not change."""
 
-STOPPED_MESSAGE = "The server running this task stopped before it finished"
+STOPPED_MESSAGE = (
+    "The server running this task stopped or lost contact with the task store before it "
+    "finished; the tool may have partly run"
+)
 ORPHAN_ERROR: dict[str, Any] = {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE}
 
 QUEUED_REPLICA = "@queue"

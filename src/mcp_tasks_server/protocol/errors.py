@@ -16,6 +16,7 @@ from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_tasks_server.backends.errors import InvalidCursor, QuotaExceeded
 from mcp_tasks_server.core.errors import (
     INTERNAL_ERROR,
+    CapacityExceeded,
     ConcurrentModification,
     InvalidArgument,
     InvalidTransition,
@@ -43,6 +44,7 @@ _CODES: list[tuple[type[TaskError], int]] = [
     (ListingNotAllowed, METHOD_NOT_FOUND),
     (QuotaExceeded, SERVER_BUSY),
     (StorageFull, SERVER_BUSY),
+    (CapacityExceeded, SERVER_BUSY),
     (ServerShuttingDown, SERVER_BUSY),
     (ResultNotReady, SERVER_BUSY),
     (ConcurrentModification, SERVER_BUSY),

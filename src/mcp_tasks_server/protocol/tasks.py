@@ -23,6 +23,8 @@ inline otherwise. This module also binds a request's owner and starts tasks
 for the adapters (:class:`~mcp_tasks_server.protocol.host.TaskHost`).
 """
 
+# long: the composition root: it wires every layer for every era in one place.
+
 from __future__ import annotations
 
 import contextvars

@@ -1,20 +1,11 @@
 """The runner: executes tool coroutines as background tasks.
 
 A task-augmented call is answered as soon as its task is stored; the tool
-then runs here, in a task group that lives as long as the server. The runner
-turns how the tool ends into the task's final state:
-
-============================  =============================================
-the tool                      the task
-============================  =============================================
-returns a CallToolResult      ``completed`` (or the task's tool-error status
-                              when ``isError`` is true)
-raises ``ProtocolFailure``    ``failed``, holding that JSON-RPC error
-raises anything else          ``failed`` with -32603; the traceback is
-                              logged, never shown to the client
-is cancelled                  stays ``cancelled``: the cancel was stored
-                              before the coroutine was interrupted
-============================  =============================================
+then runs here, in a task group that lives as long as the server. A tool that
+returns a CallToolResult makes the task ``completed`` (or its tool-error
+status when ``isError`` is true); ``ProtocolFailure`` makes it ``failed`` with
+that JSON-RPC error, anything else ``failed`` with -32603 (the traceback is
+logged, never shown); a cancelled tool leaves the stored ``cancelled`` as is.
 
 Waiting is event-driven within a process and polled across processes: a
 waiter (``tasks/result``, a tool waiting for input) wakes at once when a
@@ -22,10 +13,14 @@ change happens on this replica. Changes made on other replicas reach it
 through the **heartbeat**: every ``heartbeat_interval_seconds`` the runner
 reads each task it runs (one strongly consistent read each), stops a task
 that was cancelled or failed elsewhere, wakes a tool whose input arrived, and
-renews its lease when less than half of it is left (see :mod:`.leases`). A
-heartbeat that cannot reach the store logs and goes on: a lease ends only by
-time, never because a renewal failed.
+renews its lease when less than half of it is left. A heartbeat that cannot
+reach the store logs and goes on; a tool whose lease cannot be renewed in
+time is stopped before it runs out (:mod:`.fencing`). A task stays here,
+leased and renewed, until its outcome is stored.
 """
+
+# long: one task's whole life on this replica (start, fence, heartbeat, outcome,
+# shutdown) shares the running set; splitting it would spread that state over modules.
 
 from __future__ import annotations
 
@@ -42,6 +37,7 @@ import anyio.lowlevel
 
 from mcp_tasks_server.core.errors import (
     INTERNAL_ERROR,
+    CapacityExceeded,
     ProtocolFailure,
     StorageUnavailable,
     TaskError,
@@ -52,6 +48,7 @@ from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
 from mcp_tasks_server.runtime.execution import require_accepting
 from mcp_tasks_server.runtime.feed import ChangeFeed, Listener
+from mcp_tasks_server.runtime.fencing import LeaseFence
 from mcp_tasks_server.runtime.sweepers import Retry, run_expiry_sweeper, run_orphan_sweeper
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
@@ -72,6 +69,7 @@ class _Running:
     scope: anyio.CancelScope
     context: StoredTaskContext
     done: anyio.Event
+    fence: LeaseFence
 
 
 class Runner:
@@ -92,6 +90,7 @@ class Runner:
         self._accepting = False
         self._drained: anyio.Event | None = None
         self.retry: Retry | None = None
+        self._reserved = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,7 +134,7 @@ class Runner:
     initial_lease_ms: int | None = None  # tasks run here start with the store's lease
 
     @property
-    def running_task_ids(self) -> frozenset[str]:
+    def running_task_ids(self) -> frozenset[str]:  # includes tasks storing their outcome
         return frozenset(self._running)
 
     @property
@@ -156,33 +155,46 @@ class Runner:
             logger.info(
                 "shutting down: %d tasks running get %g s to finish", len(self._running), grace
             )
-        if self._running:
             self._drained = anyio.Event()
             with anyio.move_on_after(grace):
                 await self._drained.wait()
-        for task_id, running in list(self._running.items()):
-            running.scope.cancel()
-            try:
-                record = await self.store.fail(
-                    running.context.record.owner,
-                    task_id,
-                    ORPHAN_ERROR,
-                    known=running.context.record,
-                )
-            except TaskError as exc:
-                logger.warning("could not mark task %s as stopped: %s", task_id, exc)
-                continue
-            self.observers.settled(record)
-            await self.publish(record)
+        # Concurrently: with the store down, each write takes its full
+        # timeout, and shutdown must not take that once per task.
+        async with anyio.create_task_group() as group:
+            for running in list(self._running.values()):
+                running.scope.cancel()
+                group.start_soon(self._fail_stopped, running.context)
 
-    # ------------------------------------------------------------------ running
+    async def _fail_stopped(self, context: StoredTaskContext) -> None:
+        """Fail a task this replica stops without an outcome (shutdown, fencing)."""
+        known = context.record
+        try:
+            record = await self.store.fail(known.owner, known.task_id, ORPHAN_ERROR, known=known)
+        except TaskError as exc:
+            logger.warning("could not mark task %s as stopped: %s", known.task_id, exc)
+            return
+        self.observers.settled(record)
+        await self.publish(record)
+
+    def reserve(self) -> None:
+        """Hold a place for one more task, or raise ``CapacityExceeded``; see :meth:`release`."""
+        if len(self._running) + self._reserved >= (limit := self.settings.max_running_tasks):
+            raise CapacityExceeded(f"This server runs {limit} tasks at once already; try later")
+        self._reserved += 1
+
+    def release(self) -> None:
+        """Give back a place held by :meth:`reserve` (the task started, or was not stored)."""
+        self._reserved -= 1
 
     def start(self, record: TaskRecord, invoke: Invoke) -> None:
         """Run ``invoke`` for the stored ``record`` in the background."""
         require_accepting(self)
         assert self._group is not None  # accepting implies a task group
         context = StoredTaskContext(self, record)
-        running = _Running(anyio.CancelScope(), context, anyio.Event())
+        scope = anyio.CancelScope()
+        fence = LeaseFence(scope, self.replica, self.settings.fence_margin)
+        fence.observe(record, self.store.clock())
+        running = _Running(scope, context, anyio.Event(), fence)
         self._running[record.task_id] = running
         self._group.start_soon(self._run, running, invoke, name=f"task {record.task_id}")
 
@@ -199,8 +211,8 @@ class Runner:
 
     async def _run(self, running: _Running, invoke: Invoke) -> None:
         # Shielded: a cancellation from outside (a stdio server stopped by a signal)
-        # must not kill the tool mid-way; only its own scope does (a cancel, or
-        # the end of the shutdown grace period, which then stores its outcome).
+        # must not kill the tool mid-way; only its own scope does: a cancel, the
+        # fence, or the end of the shutdown grace period.
         try:
             with anyio.CancelScope(shield=True), self.observers.run_span(running.context.record):
                 await self._run_shielded(running.context, invoke)
@@ -220,14 +232,20 @@ class Runner:
         except Exception:
             logger.exception("tool %r of task %s raised", context.record.request.name, task_id)
             error = {"code": INTERNAL_ERROR, "message": "The tool failed unexpectedly"}
+        try:
+            # Still in ``_running`` while the outcome is stored: the heartbeat
+            # keeps renewing the lease through a retried final write.
+            if running.fence.fenced:
+                logger.warning("stopped task %s: its lease could not be renewed in time", task_id)
+                await self._fail_stopped(context)
+            elif running.scope.cancel_called or (result is None and error is None):
+                self.feed.wake(task_id)  # cancelled: the stored state already says so
+            else:
+                await self._finish(context, result, error)
         finally:
             self._running.pop(task_id, None)
             if not self._running and self._drained is not None:
                 self._drained.set()
-        if running.scope.cancel_called or (result is None and error is None):
-            self.feed.wake(task_id)
-            return  # cancelled: the stored state already says so
-        await self._finish(context, result, error)
 
     async def _finish(
         self,
@@ -249,8 +267,8 @@ class Runner:
             return
         except TaskError as exc:
             logger.error("could not store the outcome of task %s: %s", record.task_id, exc)
-            if error is None:  # e.g. an oversize result: fail the task with the reason
-                await self._fail_quietly(context, str(exc))
+            if error is None and not isinstance(exc, StorageUnavailable):
+                await self._fail_quietly(context, str(exc))  # e.g. an oversize result
             return
         await self.publish(record)
 
@@ -263,10 +281,11 @@ class Runner:
         """Store how the tool ended, retrying while the store is out of reach.
 
         The work is done and only this write can save it, so it is retried
-        with backoff for up to one lease; after that another replica may
-        already have failed the task, and the write would lose anyway.
+        with backoff for as long as this replica holds the lease (the
+        heartbeat renews it meanwhile); past the fence another replica may
+        fail the task, and the write would lose anyway.
         """
-        deadline = anyio.current_time() + self.settings.lease_seconds
+        fence = self._running[context.task_id].fence
         delay = 0.1
         while True:
             record = context.record
@@ -276,12 +295,13 @@ class Runner:
                 assert result is not None
                 return await self.store.complete(record.owner, record.task_id, result, known=record)
             except StorageUnavailable as exc:
-                if not self._accepting or anyio.current_time() + delay > deadline:
-                    raise  # shutting down: never hold the exit up
+                left = fence.fence_at - anyio.current_time()
+                if not self._accepting or left <= 0:
+                    raise  # shutting down (never hold the exit up), or fenced
                 logger.warning(
                     "storing the outcome of task %s failed (%s); retrying", record.task_id, exc
                 )
-                await anyio.sleep(delay)
+                await anyio.sleep(min(delay, left))  # a renewal meanwhile moves the fence
                 delay = min(delay * 2, 2.0)
 
     async def _fail_quietly(self, context: StoredTaskContext, message: str) -> None:
@@ -354,6 +374,9 @@ class Runner:
                 if self.cancel_local(task_id):
                     logger.info("stopped task %s: it is %s in the store", task_id, record.status)
                 return
+            entry = self._running.get(task_id)
+            if entry is not None:
+                entry.fence.observe(record, self.store.clock())
             if record.version > known.version:
                 context.adopt(record)
                 self.feed.wake(task_id)
@@ -370,8 +393,8 @@ class Runner:
                 logger.warning("could not renew the lease of task %s: %s", task_id, exc)
                 return
             context.adopt(renewed)
-
-    # ------------------------------------------------------------------ changes
+            if entry is not None:
+                entry.fence.observe(renewed, self.store.clock())
 
     def add_listener(self, listener: Listener) -> None:
         self.feed.add_listener(listener)
@@ -381,6 +404,7 @@ class Runner:
         running = self._running.get(record.task_id)
         if running is not None:
             running.context.adopt(record)
+            running.fence.observe(record, self.store.clock())
         await self.feed.publish(record)
 
     async def wait_for_change(self, task_id: str, max_wait: float) -> None:

@@ -18,6 +18,7 @@ import anyio
 
 from mcp_tasks_server.backends.errors import QuotaExceeded
 from mcp_tasks_server.core.errors import (
+    CapacityExceeded,
     ListingNotAllowed,
     ResultNotReady,
     ServerShuttingDown,
@@ -44,6 +45,7 @@ class TaskService:
         self.runner = runner
         # Where new tasks run: this process's runner unless another execution is given.
         self.execution: Execution = execution if execution is not None else runner
+        self._waiters = 0
 
     async def create(
         self,
@@ -59,13 +61,46 @@ class TaskService:
         """Store a task, then start (or enqueue) its tool. Returns once the task is durable.
 
         The task is stored with the execution's lease (this replica's, or
-        the queued marker). A replica that is shutting down refuses new tasks
-        (``ServerShuttingDown``) before it stores anything. ``max_attempts``
+        the queued marker). A replica that is shutting down
+        (``ServerShuttingDown``) or already runs its most tasks
+        (``CapacityExceeded``) refuses before it stores anything. Storing and
+        starting are one step: a caller that goes away in between cancels
+        neither, so no task is ever stored and never run. ``max_attempts``
         above 1 lets an orphan run again (idempotent tools). ``execution``
         overrides where this one task runs.
         """
         execution = execution if execution is not None else self.execution
         require_accepting(execution)
+        local = execution is self.runner
+        if local:
+            self.runner.reserve()
+        try:
+            with anyio.CancelScope(shield=True):
+                record = await self._store_and_start(
+                    owner,
+                    request,
+                    invoke,
+                    execution,
+                    ttl_ms=ttl_ms,
+                    tool_error_status=tool_error_status,
+                    max_attempts=max_attempts,
+                )
+        finally:
+            if local:
+                self.runner.release()
+        return record
+
+    async def _store_and_start(
+        self,
+        owner: Owner,
+        request: ToolRequest,
+        invoke: Invoke,
+        execution: Execution,
+        *,
+        ttl_ms: int | None,
+        tool_error_status: TaskStatus,
+        max_attempts: int,
+    ) -> TaskRecord:
         observers = self.store.observers
         try:
             record = await self.store.create(
@@ -143,13 +178,22 @@ class TaskService:
         delay = 0.05
         record = latest if latest is not None else await self.get(owner, task_id)
         yield record
-        while True:
-            await self.runner.wait_for_change(task_id, delay)
-            delay = min(delay * 2, ceiling)
-            newer = await self.get(owner, task_id)
-            if newer.version != record.version:
-                record = newer
-                yield record
+        # From here on the caller is blocked on the task: a waiter, counted.
+        if self._waiters >= (limit := self.runner.settings.max_waiters):
+            raise CapacityExceeded(
+                f"This server already serves {limit} waiting calls; poll the task instead"
+            )
+        self._waiters += 1
+        try:
+            while True:
+                await self.runner.wait_for_change(task_id, delay)
+                delay = min(delay * 2, ceiling)
+                newer = await self.get(owner, task_id)
+                if newer.version != record.version:
+                    record = newer
+                    yield record
+        finally:
+            self._waiters -= 1
 
     async def deliver_input(
         self, owner: Owner, task_id: str, responses: Mapping[str, Any]

@@ -312,8 +312,8 @@ def serve(
     settings: Settings, *, profile: Profile | str = "default", tools: str | None = None
 ) -> None:
     """Build the server and run it on the configured transport until it is stopped."""
-    configure_logging(settings.log_level)
-    observers = entry_observers(settings)
+    ids = configure_logging(settings.log_level, settings.log_hash_key_bytes)
+    observers = entry_observers(settings, ids)
     if settings.transport == "http":
         transport_security(settings)  # a bad host setting fails before anything is imported
         check_exposure(settings, profile=profile, tools=tools)
@@ -327,15 +327,16 @@ def serve(
     anyio.run(serve_stdio, server, wire)
 
 
-def entry_observers(settings: Settings) -> Observers:
+def entry_observers(settings: Settings, ids: LogIds | None = None) -> Observers:
     """The audit log and telemetry of a process, built once at its entry point.
 
     Telemetry is configured from the standard ``OTEL_*`` variables (a no-op
     without the ``otel`` extra); ids in logs are hashed with
     ``MCP_TASKS_LOG_HASH_KEY``, and the SDK's session ids are hashed too.
     """
-    ids = LogIds(settings.log_hash_key_bytes)
-    quiet_sdk_session_logs(ids)
+    if ids is None:
+        ids = LogIds(settings.log_hash_key_bytes)
+        quiet_sdk_session_logs(ids)
     audit = AuditLog(ids, replica=settings.replica)
     return Observers(ids, configure_telemetry(), audit)
 

@@ -104,6 +104,8 @@ def http_app(
         json_response=settings.json_response,
         transport_security=transport_security(settings),
         host=settings.host,
+        max_sessions=settings.http_max_sessions,
+        session_idle_timeout=settings.http_session_idle_timeout_seconds,
     )
     tasks = installed_tasks(server)
     if tasks is not None:
@@ -154,6 +156,7 @@ async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
         log_config=None,  # uvicorn logs through the root logger, as JSON on stderr
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=5,
+        limit_concurrency=settings.http_limit_concurrency,  # beyond it: 503, never a hang
     )
     logger.info(
         "serving streamable HTTP on %s:%s%s (%s)",

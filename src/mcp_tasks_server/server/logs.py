@@ -2,6 +2,10 @@
 
 Stderr because stdout belongs to the protocol in stdio mode. At INFO the
 server says what starts and stops; payloads and secrets are never logged.
+Task and session ids are bearer credentials: every line passes a
+:class:`~mcp_tasks_server.observability.redact.RedactingFilter` on the handler,
+which writes them as short keyed hashes (``MCP_TASKS_LOG_HASH_KEY``), whoever
+logged them, and the SDK's per-session INFO lines are kept out.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcp_tasks_server.observability.audit import FIELDS
+from mcp_tasks_server.observability.redact import LogIds, RedactingFilter, quiet_sdk_session_logs
 
 __all__ = ["JsonLogFormatter", "configure_logging"]
 
@@ -40,12 +45,16 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr at ``level``, replacing whatever was configured before."""
+def configure_logging(level: str, hash_key: bytes | None = None) -> LogIds:
+    """JSON lines on stderr at ``level``, ids hashed with ``hash_key``; returns the hasher."""
+    ids = LogIds(hash_key)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RedactingFilter(ids))
+    quiet_sdk_session_logs(ids)
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    return ids

@@ -33,6 +33,8 @@ class StorePolicy:
     max_arguments_bytes: int = 32_768
     max_status_message_bytes: int = 2_048
     lease_ms: int = 30_000
+    clock_skew_margin_ms: int = 2_000
+    """How long after its lease runs out an unfinished task counts as an orphan."""
 
     def effective_ttl_ms(self, requested_ms: int | None) -> int | None:
         """The TTL the server grants for a request (``None`` = unlimited).

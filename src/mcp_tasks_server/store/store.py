@@ -20,10 +20,13 @@ loser gets the state machine's error: exactly one writer wins.
 Missing, expired and foreign tasks are indistinguishable: all three raise the
 same ``TaskNotFound``.
 
-This module validates arguments and runs the conditional-write loop; each
-change is a pure function in :mod:`~mcp_tasks_server.core.lifecycle`, and
-records cross to the backend through :mod:`.codec` (where encryption plugs in).
+What each operation does to a record is a pure function in
+:mod:`mcp_tasks_server.core.lifecycle`; records cross to the backend through
+:mod:`.codec` (where encryption plugs in); expiry and clock skew are in :mod:`.clocks`.
 """
+
+# long: every lifecycle rule over the backend, each a short method around the one
+# compare-and-swap loop they share.
 
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ from mcp_tasks_server.core.model import (
     new_task_id,
 )
 from mcp_tasks_server.observability.observers import Observers
+from mcp_tasks_server.store.clocks import SkewWatch, task_expiry
 from mcp_tasks_server.store.codec import RecordCodec, backend_errors
 from mcp_tasks_server.store.policy import StorePolicy, truncate_utf8
 
@@ -103,18 +107,15 @@ class TaskStore:
         self.replica = replica
         self.max_retries = max_retries
         self.observers = observers if observers is not None else Observers.quiet(replica=replica)
+        self._skew = SkewWatch(self.policy.clock_skew_margin_ms)
 
     @property
     def clock(self) -> Callable[[], int]:
         return self.backend.clock
 
-    # ------------------------------------------------------------------ TTL
-
     def effective_ttl_ms(self, requested_ms: int | None) -> int | None:
         """The TTL the server grants for a request (``None`` = unlimited); see the policy."""
         return self.policy.effective_ttl_ms(requested_ms)
-
-    # ------------------------------------------------------------------ reads
 
     async def create(
         self,
@@ -146,18 +147,19 @@ class TaskStore:
         quota = self.policy.max_active_tasks_per_owner or None
         for _ in range(3):  # an id collision needs 2**130 luck; retrying is still right
             now = self.clock()
+            lease_until = None if replica is None else now + lease
             record = TaskRecord(
                 task_id=new_task_id(now),
                 owner=owner,
                 created_at_ms=now,
                 last_updated_at_ms=now,
                 ttl_ms=ttl,
-                expires_at_ms=None if ttl is None else now + ttl,
+                expires_at_ms=self._expiry(ttl, now, lease_until),
                 poll_interval_ms=self.policy.poll_interval_ms,
                 request=request,
                 tool_error_status=tool_error_status,
                 replica=replica,
-                lease_expires_at_ms=None if replica is None else now + lease,
+                lease_expires_at_ms=lease_until,
                 max_attempts=max_attempts,
                 trace_context=trace_context,
                 version=1,
@@ -207,13 +209,18 @@ class TaskStore:
         """``record``, or, if its replica's lease ran out, the task failed for that.
 
         The one place the orphan rule (``lifecycle.orphan_failure``) is applied:
-        every read goes through it, and so does the orphan sweep. Free unless the
-        task is an orphan; then one conditional write, which one replica wins.
+        every read and the orphan sweep go through it. Free unless the task is
+        an orphan; then one conditional write, which exactly one replica wins.
         """
         now = self.clock()
-        if not record.is_orphaned(now):
+        self._skew.notice(record, now)
+        # Another replica's clock may run behind ours: its lease counts as
+        # over only once the skew margin has passed too.
+        deadline = now - self.policy.clock_skew_margin_ms
+        if not record.is_orphaned(deadline):
             return record
-        settled = await self._change(record.owner, record.task_id, orphan_failure(now), record)
+        change = orphan_failure(deadline)
+        settled = await self._change(record.owner, record.task_id, change, record)
         if settled.is_terminal and settled.error == ORPHAN_ERROR:
             self.observers.settled(settled)
             task, replica = record.task_id, record.replica
@@ -221,10 +228,10 @@ class TaskStore:
         return settled
 
     async def renew_lease(self, record: TaskRecord, replica: str) -> TaskRecord:
-        """Extend ``replica``'s lease on an unfinished task: one conditional write.
+        """Extend ``replica``'s lease on an unfinished task (and its expiry): one conditional write.
 
-        Returns the record unchanged when another replica holds the lease
-        now; raises ``TaskTerminal`` when the task has finished meanwhile.
+        Returns the record unchanged when another replica holds the lease now;
+        raises ``TaskTerminal`` when the task has finished meanwhile.
         """
         change = lifecycle.lease_renewal(replica, self.clock, self.policy.lease_ms)
         return await self._change(record.owner, record.task_id, change, record)
@@ -348,11 +355,8 @@ class TaskStore:
         accepted = outcome.get("accepted", frozenset())
         return InputDelivery(record, accepted, frozenset(responses) - accepted)
 
-    # ------------------------------------------------------------------ upkeep
-
     @property
-    def expires_natively(self) -> bool:
-        """Whether the backend removes expired records itself (no sweep needed)."""
+    def expires_natively(self) -> bool:  # no expiry sweep needed
         return self.backend.expires_natively
 
     async def sweep_expired(self) -> int:
@@ -391,7 +395,10 @@ class TaskStore:
             stamp: dict[str, Any] = {"version": current.version + 1, "last_updated_at_ms": now}
             if updated.is_active and updated.replica == self.replica:
                 # Any write by the lease replica renews its lease at no extra cost.
-                stamp["lease_expires_at_ms"] = now + self.policy.lease_ms
+                stamp["lease_expires_at_ms"] = lease_until = now + self.policy.lease_ms
+                stamp["expires_at_ms"] = self._expiry(updated.ttl_ms, now, lease_until)
+            elif updated.is_terminal and not current.is_terminal:
+                stamp["expires_at_ms"] = self._expiry(updated.ttl_ms, now, None)
             updated = updated.model_copy(update=stamp)
             stored = await self.codec.encode(updated)
             with backend_errors():
@@ -409,6 +416,9 @@ class TaskStore:
         raise ConcurrentModification(
             f"Task {task_id} kept changing underneath {self.max_retries + 1} attempts"
         )
+
+    def _expiry(self, ttl_ms: int | None, now: int, lease_until: int | None) -> int | None:
+        return task_expiry(self.policy, ttl_ms, now, lease_until)
 
     async def _decode(self, stored: StoredRecord, owner: str, task_id: str) -> TaskRecord:
         return await self.codec.decode(stored, owner, task_id, self.clock())

@@ -27,7 +27,13 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp_types import CallToolRequestParams, CallToolResult
 from pydantic import BaseModel, Field
 
-from mcp_tasks_server.core.errors import ConfigError, TaskError, TaskNotFound, TaskTerminal
+from mcp_tasks_server.core.errors import (
+    CapacityExceeded,
+    ConfigError,
+    TaskError,
+    TaskNotFound,
+    TaskTerminal,
+)
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
 from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.protocol import sdk
@@ -137,6 +143,8 @@ class _Fallback:
             raise to_mcp_error(exc) from None
         try:
             record = await self._settle(ctx, owner, record)
+        except CapacityExceeded:
+            pass  # too many waiting calls here: answer with the task handle at once
         except anyio.get_cancelled_exc_class():
             # The caller gave up on the call before it learnt the task id: stop the work.
             with anyio.CancelScope(shield=True), suppress(TaskError):
