@@ -49,7 +49,9 @@ def test_incomplete_security_settings_name_the_missing_variable(
 def test_http_beyond_loopback_without_auth_is_refused_naming_the_fix(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("mcp_tasks_server.server.build.configure_logging", lambda level: None)
+    monkeypatch.setattr(
+        "mcp_tasks_server.server.build.configure_logging", lambda level, hash_key=None: None
+    )
     monkeypatch.setenv("MCP_TASKS_ALLOWED_HOSTS", "tasks.example")
     assert main(["serve", "--transport", "http", "--host", "0.0.0.0"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -28,7 +28,7 @@ class OutageBackend(StorageBackend):
             self.refused += 1
             raise BackendUnavailable("the store cannot be reached")
 
-    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
+    async def _create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
         self._reach()
         await self.inner.create(record, max_active=max_active)
 
@@ -36,7 +36,7 @@ class OutageBackend(StorageBackend):
         self._reach()
         return await self.inner.get(owner, task_id)
 
-    async def replace(self, record: StoredRecord, expected_version: int) -> None:
+    async def _replace(self, record: StoredRecord, expected_version: int) -> None:
         self._reach()
         await self.inner.replace(record, expected_version)
 
@@ -44,11 +44,11 @@ class OutageBackend(StorageBackend):
         self._reach()
         return await self.inner.delete(owner, task_id)
 
-    async def list(self, owner: str, *, limit: int, cursor: str | None = None) -> Page:
+    async def _list(self, owner: str, *, limit: int, cursor: str | None = None) -> Page:
         self._reach()
         return await self.inner.list(owner, limit=limit, cursor=cursor)
 
-    async def list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
+    async def _list_orphans(self, *, limit: int, cursor: str | None = None) -> Page:
         self._reach()
         return await self.inner.list_orphans(limit=limit, cursor=cursor)
 
