@@ -34,7 +34,8 @@ pytestmark = pytest.mark.anyio
 
 SETTINGS = Settings(
     heartbeat_interval_seconds=0.1,
-    lease_seconds=0.5,
+    lease_seconds=2,  # a stalled event loop must not trip the running replica's fence
+    clock_skew_margin_seconds=0,  # one machine, one clock
     lease_sweep_interval_seconds=0.1,
     shutdown_grace_seconds=0,
     poll_interval_ms=100,

@@ -41,8 +41,11 @@ __all__ = ["QueuePair", "local_aws_sqs", "moto_sqs"]
 MAX_RECEIVES = 2
 FAST: dict[str, Any] = {
     "execution": "queue",
-    "heartbeat_interval_seconds": 0.05,
-    "lease_seconds": 0.5,
+    "heartbeat_interval_seconds": 0.1,
+    # Long enough that an event loop stalled by a loaded machine never trips a
+    # replica's fence (which stops its tool a margin before the lease ends).
+    "lease_seconds": 3,
+    "clock_skew_margin_seconds": 0,  # one machine, one clock
     "lease_sweep_interval_seconds": 0.1,
     "shutdown_grace_seconds": 0,
     "claim_timeout_seconds": 30,

@@ -153,8 +153,9 @@ async def test_local_mode_reruns_an_idempotent_orphan_on_the_replica_that_finds_
     counter = tmp_path / "runs"
     settings = Settings(
         replica_id="b",
-        heartbeat_interval_seconds=0.05,
-        lease_seconds=0.5,
+        heartbeat_interval_seconds=0.1,
+        lease_seconds=3,  # long enough that a stalled event loop never trips the fence
+        clock_skew_margin_seconds=0,  # one machine, one clock
         lease_sweep_interval_seconds=0.1,
         max_attempts=2,
     )

@@ -31,7 +31,7 @@ import anyio
 
 from mcp_tasks_server.backends.errors import BackendError
 from mcp_tasks_server.core.errors import NotClaimable, TaskError, TaskNotFound, TaskTerminal
-from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR, QUEUED_REPLICA
+from mcp_tasks_server.core.lifecycle import QUEUED_REPLICA
 from mcp_tasks_server.core.model import TaskRecord
 from mcp_tasks_server.store.store import TaskStore
 
@@ -108,8 +108,8 @@ async def sweep_orphans(
                 settled = await store.settle_orphan(record)
             except (TaskNotFound, TaskTerminal):
                 continue
-            if settled is not record and settled.error == ORPHAN_ERROR:
-                failed += 1
+            if settled.is_terminal and not record.is_terminal:
+                failed += 1  # stopped replica, or no worker took it in time
         cursor = page.next_cursor
         if cursor is None:
             break
