@@ -16,6 +16,7 @@ block shuts down as ``serve`` does: running tasks get
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,9 +28,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp_tasks_server.core.errors import ConfigError
 from mcp_tasks_server.protocol import Tasks, sdk
 from mcp_tasks_server.runtime.worker import Worker, WorkerPolicy
+from mcp_tasks_server.server.probes import serve_probes
 from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.store.readiness import ping
 
 __all__ = ["open_worker", "run_worker", "worker_policy"]
+
+logger = logging.getLogger(__name__)
 
 
 def worker_policy(settings: Settings, *, ack: bool = True) -> WorkerPolicy:
@@ -63,8 +68,17 @@ async def open_worker(
 
 
 async def run_worker(settings: Settings, server: MCPServer[Any]) -> None:
-    """Run a worker until SIGTERM or SIGINT, then drain: stop receiving, grace, fail the rest."""
-    async with open_worker(settings, server) as worker, anyio.create_task_group() as group:
+    """Run a worker until SIGTERM or SIGINT, then drain: stop receiving, grace, fail the rest.
+
+    With ``MCP_TASKS_PROBE_PORT`` the worker also serves ``/healthz`` and
+    ``/readyz`` on ``MCP_TASKS_HOST`` at that port: ready while it takes
+    tasks and its backend answers, 503 once it drains.
+    """
+    async with (
+        open_worker(settings, server) as worker,
+        _probes(settings, server),
+        anyio.create_task_group() as group,
+    ):
 
         async def stop_on_signal() -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -74,3 +88,21 @@ async def run_worker(settings: Settings, server: MCPServer[Any]) -> None:
 
         group.start_soon(stop_on_signal)
         await worker.run()  # returns once the signal's drain has stopped every task
+
+
+@asynccontextmanager
+async def _probes(settings: Settings, server: MCPServer[Any]) -> AsyncIterator[None]:
+    if settings.probe_port is None:
+        yield
+        return
+    tasks = Tasks.of(server)
+
+    async def ready() -> bool:
+        return tasks.runner.accepting and await ping(tasks.backend)
+
+    def draining() -> bool:
+        return not tasks.runner.accepting
+
+    async with serve_probes(settings.host, settings.probe_port, ready, draining=draining) as port:
+        logger.info("serving /healthz and /readyz on %s:%s", settings.host, port)
+        yield
