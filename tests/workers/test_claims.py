@@ -23,6 +23,7 @@ from mcp_tasks_server.core.lifecycle import QUEUED_REPLICA, claim, orphan_failur
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.queues import Delivery, MemoryQueue
+from mcp_tasks_server.runtime.queue_execution import QueueExecution
 from mcp_tasks_server.runtime.worker import Outcome, Worker
 from tests.dynamodb_servers import DynamoDbServer, open_backend
 from tests.workers.conftest import finished, front_end, start, wait_for, worker
@@ -180,3 +181,20 @@ async def test_local_mode_reruns_an_idempotent_orphan_on_the_replica_that_finds_
         assert done.status is TaskStatus.COMPLETED
         assert (done.attempt, done.replica) == (2, "b")
         assert counter.read_text().splitlines() == ["run"]
+
+
+async def test_queue_message_carries_the_creating_requests_trace_context() -> None:
+    queue = MemoryQueue()
+    parent = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    async with front_end(MemoryBackend(), queue) as front:
+        record = await front.store.create(
+            LOCAL.key,
+            ToolRequest(name="once", arguments={}),
+            replica=QUEUED_REPLICA,
+            trace_context=parent,
+        )
+        assert isinstance(front.service.execution, QueueExecution)
+        await front.service.execution.enqueue(record)
+        (delivery,) = await queue.receive(1, 1)
+    assert delivery.message.task_id == record.task_id
+    assert delivery.message.trace_context == parent

@@ -71,7 +71,11 @@ class QueueExecution:
     async def enqueue(self, record: TaskRecord) -> TaskRecord:
         """Send one message for ``record``'s attempt; a failed send fails the task."""
         try:
-            await self.queue.send(TaskMessage(record.task_id, record.owner, record.attempt))
+            # The creating request's trace context rides along (ids only, no payload).
+            sent = TaskMessage(
+                record.task_id, record.owner, record.attempt, trace_context=record.trace_context
+            )
+            await self.queue.send(sent)
         except (QueueError, ValueError) as exc:
             logger.error("could not queue task %s: %s", record.task_id, exc)
             message = f"{QUEUE_FAILURE_PREFIX}{exc}"
