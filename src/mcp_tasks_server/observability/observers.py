@@ -71,10 +71,14 @@ class Observers:
 
     # ------------------------------------------------------------ run and finish
 
-    def run_span(self, task: ObservedTask) -> TaskSpan:
-        """``task.run`` around the tool, in the trace of the request that created the task."""
+    def run_span(self, task: ObservedTask, *, queue_wait_s: float | None = None) -> TaskSpan:
+        """``task.run`` around the tool, in the trace of the request that created the task;
+        ``queue_wait_s`` (a worker's task) is recorded as the queue wait."""
         return self.telemetry.task_run_span(
-            task.request.name, self.ids.task(task.task_id), task.trace_context
+            task.request.name,
+            self.ids.task(task.task_id),
+            task.trace_context,
+            queue_wait_s=queue_wait_s,
         )
 
     def finish_span(self, task: ObservedTask, status: str) -> AbstractContextManager[TaskSpan]:

@@ -70,6 +70,7 @@ class _Running:
     context: StoredTaskContext
     done: anyio.Event
     fence: LeaseFence
+    queue_wait_s: float | None = None  # from queued to claimed, for a worker's task
 
 
 class Runner:
@@ -186,15 +187,20 @@ class Runner:
         """Give back a place held by :meth:`reserve` (the task started, or was not stored)."""
         self._reserved -= 1
 
-    def start(self, record: TaskRecord, invoke: Invoke) -> None:
-        """Run ``invoke`` for the stored ``record`` in the background."""
+    def start(
+        self, record: TaskRecord, invoke: Invoke, *, queue_wait_s: float | None = None
+    ) -> None:
+        """Run ``invoke`` for the stored ``record`` in the background.
+
+        ``queue_wait_s``: how long a claimed task waited in the queue (measured).
+        """
         require_accepting(self)
         assert self._group is not None  # accepting implies a task group
         context = StoredTaskContext(self, record)
         scope = anyio.CancelScope()
         fence = LeaseFence(scope, self.replica, self.settings.fence_margin)
         fence.observe(record, self.store.clock())
-        running = _Running(scope, context, anyio.Event(), fence)
+        running = _Running(scope, context, anyio.Event(), fence, queue_wait_s)
         self._running[record.task_id] = running
         self._group.start_soon(self._run, running, invoke, name=f"task {record.task_id}")
 
@@ -214,7 +220,10 @@ class Runner:
         # must not kill the tool mid-way; only its own scope does: a cancel, the
         # fence, or the end of the shutdown grace period.
         try:
-            with anyio.CancelScope(shield=True), self.observers.run_span(running.context.record):
+            with (
+                anyio.CancelScope(shield=True),
+                self.observers.run_span(running.context.record, queue_wait_s=running.queue_wait_s),
+            ):
                 await self._run_shielded(running.context, invoke)
         finally:
             running.done.set()

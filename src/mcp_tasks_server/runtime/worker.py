@@ -161,7 +161,9 @@ class Worker:
             return Outcome.RETRY
         await self._ack(delivery)
         await self.runner.publish(claimed)
-        await self._run(claimed, deadline)
+        # Queued (created or queued again) at the record's last write before the claim.
+        waited = max(0, claimed.last_updated_at_ms - record.last_updated_at_ms) / 1000
+        await self._run(claimed, deadline, waited)
         return Outcome.RAN
 
     def _seconds_left(self, deadline: float | None) -> float:
@@ -178,10 +180,10 @@ class Worker:
             # Harmless: a redelivery loses the claim and is dropped then.
             logger.warning("could not delete message %s: %s", delivery.message_id, exc)
 
-    async def _run(self, record: TaskRecord, deadline: float | None) -> None:
+    async def _run(self, record: TaskRecord, deadline: float | None, waited: float) -> None:
         task_id = record.task_id
         try:
-            self.runner.start(record, self.invoke_for(record))
+            self.runner.start(record, self.invoke_for(record), queue_wait_s=waited)
         except ServerShuttingDown:
             await self._fail(record, dict(ORPHAN_ERROR))
             return
