@@ -351,6 +351,12 @@ class OtelTelemetry(Telemetry):
                 force_flush(millis)
 
 
+def has_provider() -> bool:
+    """Whether the process already has a tracer provider (``opentelemetry-instrument``,
+    or the embedding application's)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def configure_from_environment(*, instrument_aws: bool) -> None:
     """Configure the SDK from ``OTEL_*`` unless the process already has a tracer provider."""
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):

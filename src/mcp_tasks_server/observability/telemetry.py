@@ -26,6 +26,7 @@ carry no payloads, and ids only as keyed hashes.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -200,5 +201,26 @@ def configure_telemetry(*, instrument_aws: bool = True) -> Telemetry:
         return NOOP_TELEMETRY
     from mcp_tasks_server.observability import _otel
 
+    if not (_otel.has_provider() or telemetry_requested(os.environ)):
+        # Installed but not asked for: configuring the SDK's defaults would send
+        # spans to an OTLP collector nobody runs, and trace context to clients.
+        return NOOP_TELEMETRY
     _otel.configure_from_environment(instrument_aws=instrument_aws)
     return _otel.OtelTelemetry()
+
+
+_REQUESTING_VARIABLES = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+)
+
+
+def telemetry_requested(environ: Mapping[str, str]) -> bool:
+    """Whether the ``OTEL_*`` variables ask for telemetry: an exporter or an OTLP endpoint,
+    and the SDK not disabled."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return any(environ.get(name, "").strip() not in ("", "none") for name in _REQUESTING_VARIABLES)
