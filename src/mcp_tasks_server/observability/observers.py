@@ -64,8 +64,9 @@ class Observers:
         tool_name: str | None = None,
         task_id: str | None = None,
     ) -> None:
-        """A request refused; ``quota`` and ``storage`` refusals count as capacity refusals."""
-        if reason in ("quota", "storage"):
+        """A request refused; ``quota``, ``storage`` and ``running`` (the replica runs its
+        most tasks) count as capacity refusals."""
+        if reason in ("quota", "storage", "running"):
             self.telemetry.capacity_refused(reason)
         self.audit.refused(event, owner=owner, reason=reason, tool_name=tool_name, task_id=task_id)
 

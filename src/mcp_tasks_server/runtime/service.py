@@ -73,7 +73,13 @@ class TaskService:
         require_accepting(execution)
         local = execution is self.runner
         if local:
-            self.runner.reserve()
+            try:
+                self.runner.reserve()
+            except CapacityExceeded:
+                self.store.observers.refused(
+                    AuditEvent.CREATED, owner=owner.key, reason="running", tool_name=request.name
+                )
+                raise
         try:
             with anyio.CancelScope(shield=True):
                 record = await self._store_and_start(
@@ -180,6 +186,7 @@ class TaskService:
         yield record
         # From here on the caller is blocked on the task: a waiter, counted.
         if self._waiters >= (limit := self.runner.settings.max_waiters):
+            self.store.observers.telemetry.capacity_refused("waiters")
             raise CapacityExceeded(
                 f"This server already serves {limit} waiting calls; poll the task instead"
             )

@@ -1,0 +1,62 @@
+"""Refusals at the replica's own limits count as capacity refusals, by limit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_tasks_server.backends.memory import MemoryBackend
+from mcp_tasks_server.core.errors import CapacityExceeded
+from mcp_tasks_server.core.model import ToolRequest
+from mcp_tasks_server.core.owner import LOCAL
+from mcp_tasks_server.observability import AuditLog, LogIds, Observers
+from mcp_tasks_server.runtime.runner import Runner
+from mcp_tasks_server.runtime.service import TaskService
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
+from mcp_tasks_server.settings import Settings
+from mcp_tasks_server.store.store import TaskStore
+from tests.support.otel import Recorded
+from tests.support.results import text_result
+
+pytestmark = pytest.mark.anyio
+
+IDS = LogIds(b"a shared key of 32 bytes........")
+
+
+def refusals(otel: Recorded, limit: str) -> float:
+    counted = otel.counters("mcp_tasks.capacity.refusals")
+    return sum(
+        value for attributes, value in counted.items() if ("mcp_tasks.limit", limit) in attributes
+    )
+
+
+async def test_running_and_waiter_limits_count_their_refusals(otel: Recorded) -> None:
+    settings = Settings(max_running_tasks=1, max_waiters=1, shutdown_grace_seconds=0)
+    observers = Observers(IDS, otel.telemetry, AuditLog(IDS, replica="r"))
+    store = TaskStore(
+        MemoryBackend(), settings.store_policy(), replica=settings.replica, observers=observers
+    )
+    release = anyio.Event()
+
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
+        await release.wait()
+        return text_result("ok")
+
+    async with Runner(store, settings) as runner:
+        service = TaskService(store, runner)
+        task = await service.create(LOCAL, ToolRequest(name="t"), tool)
+        with pytest.raises(CapacityExceeded):
+            await service.create(LOCAL, ToolRequest(name="t"), tool)
+        async with anyio.create_task_group() as group:
+            group.start_soon(service.result, LOCAL, task.task_id, 30)
+            with anyio.fail_after(10):
+                while service._waiters == 0:  # noqa: ASYNC110 - the first waiter is in
+                    await anyio.sleep(0.01)
+            with pytest.raises(CapacityExceeded):
+                await service.result(LOCAL, task.task_id, 30)
+            release.set()
+    assert refusals(otel, "running") == 1
+    assert refusals(otel, "waiters") == 1
