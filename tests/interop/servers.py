@@ -16,10 +16,19 @@ from pathlib import Path
 
 import pytest
 
+from mcp_tasks_server.server.auth.api_keys import hash_entry, new_api_key
 from tests.dynamodb_servers import UVICORN_LISTENING, ServerUnavailable, reported_port
 from tests.support.processes import stop_process
 
-__all__ = ["REPO", "SERVER", "SERVER_ENV", "TOOLS", "http_server", "require_installed"]
+__all__ = [
+    "REPO",
+    "SERVER",
+    "SERVER_ENV",
+    "TOOLS",
+    "api_key_server_env",
+    "http_server",
+    "require_installed",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER = Path(sys.executable).with_name("mcp-tasks-server")
@@ -70,3 +79,11 @@ def http_server(
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         stop_process(process, timeout=30)
+
+
+def api_key_server_env(directory: Path, subject: str = "interop") -> tuple[dict[str, str], str]:
+    """Settings for a server behind one API key (``MCP_TASKS_AUTH=api-keys``), and the key."""
+    key = new_api_key()
+    keys = directory / "api-keys.txt"
+    keys.write_text(hash_entry(subject, key) + "\n")
+    return {"MCP_TASKS_AUTH": "api-keys", "MCP_TASKS_AUTH_API_KEYS_FILE": str(keys)}, key

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.servers import http_server
+from tests.interop.servers import api_key_server_env, http_server
 from tests.support.wire import MODERN
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +69,15 @@ def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``mcp-tasks-server serve --transport http`` on a loopback port of its own choosing."""
     with http_server(tmp_path_factory.mktemp("http-server"), tools=TOOLS, env=SERVER_ENV) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def authenticated_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The same server behind an API key; the client sends it as a bearer token."""
+    directory = tmp_path_factory.mktemp("authenticated")
+    env, key = api_key_server_env(directory)
+    with http_server(directory, tools=TOOLS, env={**SERVER_ENV, **env}) as url:
+        yield url, key
 
 
 class ClientRun:
@@ -122,13 +131,16 @@ class ClientRun:
         return output, None
 
 
-@pytest.fixture(scope="module", params=["stdio", "http"])
+@pytest.fixture(scope="module", params=["stdio", "http", "http-auth"])
 def client_run(request: pytest.FixtureRequest, client_python: Path) -> ClientRun:
     transport: str = request.param
 
     def target() -> list[str]:
         if transport == "http":
             return ["--url", request.getfixturevalue("http_url")]
+        if transport == "http-auth":
+            url, key = request.getfixturevalue("authenticated_http")
+            return ["--url", url, "--token", key]
         return ["--", str(SERVER), "serve", "--tools", TOOLS]
 
     return ClientRun(client_python, transport, target)

@@ -205,7 +205,8 @@ SCENARIOS: dict[str, Scenario] = {
 
 def transport(args: argparse.Namespace) -> ClientTransport:
     if args.url:
-        return StreamableHttpTransport(args.url)
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+        return StreamableHttpTransport(args.url, headers=headers)
     command, *arguments = args.command
     # keep_alive=False: the server process ends with the client, as a desktop client's does.
     return StdioTransport(
@@ -246,6 +247,7 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="+", choices=sorted(SCENARIOS), metavar="SCENARIO")
     parser.add_argument("--label", required=True, help="keeps this run apart on a shared server")
     parser.add_argument("--url", help="the server's streamable HTTP endpoint")
+    parser.add_argument("--token", help="a bearer token for a server with authentication")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds for each scenario")
     argv = sys.argv[1:]
     # Everything after "--" is the server's command line, untouched by argparse.

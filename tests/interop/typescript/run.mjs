@@ -21,7 +21,9 @@ const WATCHDOG_MS = 150_000;
 
 function transportFor(target) {
     if (target.url) {
-        return new StreamableHTTPClientTransport(new URL(target.url));
+        // target.headers: e.g. an Authorization bearer token for a server with authentication.
+        const options = target.headers ? { requestInit: { headers: target.headers } } : undefined;
+        return new StreamableHTTPClientTransport(new URL(target.url), options);
     }
     return new StdioClientTransport({
         command: target.command,
