@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.servers import REPO, http_server, require_installed
+from tests.interop.servers import REPO, api_key_server_env, http_server, require_installed
 from tests.support.wire import TASKS_EXTENSION
 
 PACKAGES = REPO / "scripts" / "inspector" / "node_modules"
@@ -95,13 +95,24 @@ class Mcpdo:
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
     with http_server(tmp_path_factory.mktemp("inspector")) as url:
-        yield url
+        yield url, []
 
 
-@pytest.fixture
-def mcpdo(server_url: str) -> Iterator[Mcpdo]:
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    """The same server behind an API key, which mcpdo sends as a bearer token."""
+    directory = tmp_path_factory.mktemp("inspector-keyed")
+    env, key = api_key_server_env(directory)
+    with http_server(directory, env=env) as url:
+        yield url, ["--header", f"Authorization: Bearer {key}"]
+
+
+@pytest.fixture(params=["open", "api-key"])
+def mcpdo(request: pytest.FixtureRequest) -> Iterator[Mcpdo]:
+    fixture = {"open": "open_server", "api-key": "keyed_server"}[request.param]
+    server_url, auth = request.getfixturevalue(fixture)
     require_installed(NODE, MCPDO, how="make test-tools, or scripts/inspector.sh once")
     # A short path of its own: the daemon's Unix socket lives in it.
     home = Path(tempfile.mkdtemp(prefix="mcpdo-"))
@@ -116,7 +127,7 @@ def mcpdo(server_url: str) -> Iterator[Mcpdo]:
     }
     client = Mcpdo(environment, home / "d", server_url)
     try:
-        connected = client("connect", server_url, "--transport", "http", "--era", "modern")
+        connected = client("connect", server_url, "--transport", "http", "--era", "modern", *auth)
         assert connected.exit_code == 0, connected
         yield client
     finally:
