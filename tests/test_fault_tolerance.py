@@ -24,20 +24,16 @@ from mcp_tasks_server.core.lifecycle import STOPPED_MESSAGE
 from mcp_tasks_server.core.model import ToolRequest
 from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.protocol.errors import SERVER_BUSY, to_mcp_error
-from mcp_tasks_server.runtime.runner import Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from tests.clock import ManualClock
-from tests.support.factories import make_store
+from tests.support.factories import make_store, running_service
 from tests.support.outage import OutageBackend
+from tests.support.results import text_result
 
 pytestmark = pytest.mark.anyio
 
 REQUEST = ToolRequest(name="job")
-
-
-def text_result(text: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": False}
 
 
 def settings_for(name: str, **overrides: Any) -> Settings:
@@ -56,10 +52,8 @@ def settings_for(name: str, **overrides: Any) -> Settings:
 async def replica(
     backend: StorageBackend, name: str, **overrides: Any
 ) -> AsyncIterator[TaskService]:
-    settings = settings_for(name, **overrides)
-    store = make_store(backend, settings)
-    async with Runner(store, settings) as runner:
-        yield TaskService(store, runner)
+    async with running_service(backend, settings_for(name, **overrides)) as service:
+        yield service
 
 
 # ---------------------------------------------------------------- results survive

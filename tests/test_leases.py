@@ -22,12 +22,11 @@ from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR, STOPPED_MESSAGE
 from mcp_tasks_server.core.model import ToolRequest
 from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.runtime import sweepers
-from mcp_tasks_server.runtime.runner import Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.sweepers import sweep_orphans
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from tests.support.clock import ManualClock
-from tests.support.factories import make_store
+from tests.support.factories import make_store, running_service
 from tests.support.polling import poll_until
 from tests.support.results import text_result
 
@@ -59,10 +58,8 @@ def replica_settings(name: str, **overrides: Any) -> Settings:
 async def replica(
     backend: StorageBackend, name: str, **overrides: Any
 ) -> AsyncIterator[TaskService]:
-    settings = replica_settings(name, **overrides)
-    store = make_store(backend, settings)
-    async with Runner(store, settings) as runner:
-        yield TaskService(store, runner)
+    async with running_service(backend, replica_settings(name, **overrides)) as service:
+        yield service
 
 
 async def wait_until_status(

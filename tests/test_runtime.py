@@ -22,7 +22,7 @@ from mcp_tasks_server.core.owner import ANONYMOUS, LOCAL, bind_owner
 from mcp_tasks_server.runtime.runner import Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
-from tests.support.factories import make_store
+from tests.support.factories import make_store, running_service
 from tests.support.results import text_result
 
 pytestmark = pytest.mark.anyio
@@ -33,9 +33,8 @@ REQUEST = ToolRequest(name="job")
 @pytest.fixture
 async def service() -> AsyncIterator[TaskService]:
     settings = Settings(heartbeat_interval_seconds=0.05, shutdown_grace_seconds=0.2)
-    store = make_store(MemoryBackend(), settings)
-    async with Runner(store, settings) as runner:
-        yield TaskService(store, runner)
+    async with running_service(MemoryBackend(), settings) as running:
+        yield running
 
 
 async def finished(service: TaskService, task_id: str) -> Any:
