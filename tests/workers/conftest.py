@@ -10,9 +10,8 @@ moves a message to its dead-letter queue after ``MAX_RECEIVES`` receives.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -23,22 +22,25 @@ from mcp_tasks_server import Settings, Tasks
 from mcp_tasks_server.backends import StorageBackend
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus
 from mcp_tasks_server.core.owner import LOCAL
-from mcp_tasks_server.queues import MemoryQueue, TaskQueue
+from mcp_tasks_server.queues import TaskQueue
 from mcp_tasks_server.runtime.worker import Worker
 from mcp_tasks_server.server.worker import open_worker
+from tests.queues.conftest import (
+    MAX_RECEIVE_COUNT,
+    HarnessFactory,
+    QueueHarness,
+    memory_harness,
+    sqs_harness,
+)
 from tests.sqs_servers import (
-    create_queue_pair,
-    delete_queues,
     local_aws_sqs,
-    local_session,
     moto_sqs,
-    sqs_client,
 )
 from tests.support import queue_tools
 
 __all__ = ["QueuePair", "local_aws_sqs", "moto_sqs"]
 
-MAX_RECEIVES = 2
+MAX_RECEIVES = MAX_RECEIVE_COUNT  # the in-process queue's, and the SQS queues' redrive
 FAST: dict[str, Any] = {
     "execution": "queue",
     "heartbeat_interval_seconds": 0.1,
@@ -53,42 +55,20 @@ FAST: dict[str, Any] = {
 }
 
 
-@dataclass
-class QueuePair:
-    name: str
-    queue: TaskQueue
-    dead_letter: TaskQueue
-    send_raw: Callable[[str], Awaitable[None]]
+QueuePair = QueueHarness
+"""A queue, its dead-letter queue and a raw sender: the queue contract suite's harness."""
+
+_HARNESSES: dict[str, HarnessFactory] = {
+    "memory": memory_harness,
+    "moto": sqs_harness("moto_sqs", MAX_RECEIVES),
+    "local-aws-sqs": sqs_harness("local_aws_sqs", MAX_RECEIVES),
+}
 
 
-@pytest.fixture(params=["memory", "moto", "local-aws-sqs"])
+@pytest.fixture(params=list(_HARNESSES))
 async def queues(request: pytest.FixtureRequest) -> AsyncIterator[QueuePair]:
-    if request.param == "memory":
-        dead = MemoryQueue()
-        queue = MemoryQueue(max_receive_count=MAX_RECEIVES, dead_letter=dead)
-        yield QueuePair("memory", queue, dead, queue.send_raw)
-        return
-    from mcp_tasks_server.queues.sqs import SqsQueue
-
-    fixture = {"moto": "moto_sqs", "local-aws-sqs": "local_aws_sqs"}[request.param]
-    server = request.getfixturevalue(fixture)
-    pair = create_queue_pair(server.endpoint, max_receive_count=MAX_RECEIVES)
-    session = local_session()
-    queue = SqsQueue(pair.url, endpoint_url=server.endpoint, session=session)
-    dead_letter = SqsQueue(pair.dead_letter_url, endpoint_url=server.endpoint, session=session)
-    raw = sqs_client(server.endpoint)
-
-    async def send_raw(body: str) -> None:
-        await anyio.to_thread.run_sync(
-            lambda: raw.send_message(QueueUrl=pair.url, MessageBody=body)
-        )
-
-    try:
-        yield QueuePair(request.param, queue, dead_letter, send_raw)
-    finally:
-        await queue.close()
-        await dead_letter.close()
-        delete_queues(server.endpoint, pair)
+    async with _HARNESSES[request.param](request) as harness:
+        yield harness
 
 
 def settings_for(name: str, **overrides: Any) -> Settings:
