@@ -238,6 +238,27 @@ async def test_oversize_arguments_are_refused_and_nothing_is_stored(store: TaskS
     assert (await store.list("alice")).records == []
 
 
+async def test_oversize_answers_given_before_the_task_are_refused_and_nothing_is_stored(
+    store: TaskStore,
+) -> None:
+    answers = {"q": {"action": "accept", "content": {"name": "x" * 100_000}}}
+    with pytest.raises(PayloadTooLarge, match="input responses"):
+        await store.create("alice", ToolRequest(name="t", input_responses=answers))
+    with pytest.raises(PayloadTooLarge, match="input responses"):
+        await store.create("alice", ToolRequest(name="t", request_state="x" * 100_000))
+    assert (await store.list("alice")).records == []
+
+
+async def test_answers_given_before_the_task_are_stored_with_its_request(
+    store: TaskStore,
+) -> None:
+    request = ToolRequest(
+        name="t", input_responses={"q": {"action": "accept"}}, request_state='{"v":1}'
+    )
+    task = await store.create("alice", request)
+    assert (await store.get("alice", task.task_id)).request == request
+
+
 # ------------------------------------------------------------------ transitions
 
 

@@ -29,6 +29,7 @@ from tests.distributed.cluster import (
     wait_until_serving,
 )
 from tests.dynamodb_servers import DynamoDbServer
+from tests.protocol.harness import TASKS_EXTENSION, RawHttp
 from tests.sqs_servers import SqsServer, create_queue_pair, delete_queues, moto_sqs
 from tests.support.processes import stop_process
 
@@ -139,6 +140,35 @@ async def test_cancel_after_the_claim_and_an_answer_through_the_front_end(
             result = await on_front.result(asking)
             assert result["content"][0]["text"] == "hello ada"
             assert (await on_front.get(long))["status"] == "cancelled"
+
+
+async def test_answers_given_before_the_task_reach_the_tool_on_a_worker(
+    dynamodb_local: DynamoDbServer, table: str, tmp_path: Path, queue_settings: dict[str, str]
+) -> None:
+    """A 2026-07-28 multi-round call: the question is answered, then the task runs on a worker."""
+    with cluster(dynamodb_local, table, tmp_path, 1, **queue_settings) as (front, _):
+        async with RawHttp.modern(front.url) as modern:
+            capabilities = {"elicitation": {}, "extensions": {TASKS_EXTENSION: {}}}
+            call = {
+                "name": "greet_asked",
+                "arguments": {},
+                "_meta": {"io.modelcontextprotocol/clientCapabilities": capabilities},
+            }
+            asked = await modern.request("tools/call", call)
+            (question,) = asked.result["inputRequests"]
+            retry = {
+                **call,
+                "inputResponses": {question: {"action": "accept", "content": {"name": "ada"}}},
+                "requestState": asked.result["requestState"],
+            }
+            created = await modern.request("tools/call", retry)
+            task_id = created.result["taskId"]
+        async with client(front.url) as on_front:
+            task = await on_front.wait_for(task_id, {"completed", "failed"}, within=60)
+            assert task["status"] == "completed", task
+            assert (await on_front.result(task_id))["content"][0]["text"] == "hello ada"
+    stored = raw_task(dynamodb_local.endpoint, table, task_id)
+    assert stored["lease_owner"] == "w1"  # the worker ran it, not the front end
 
 
 async def test_killed_worker_fails_its_task_at_most_once(

@@ -131,11 +131,25 @@ class _Frozen(BaseModel):
 
 
 class ToolRequest(_Frozen):
-    """The request that created the task: which tool, with which arguments."""
+    """The request that created the task: which tool, with which arguments.
+
+    A 2026-07-28 call to a tool with ``Resolve(...)`` parameters may answer
+    the tool's questions before the task exists (multi-round input). The
+    request then also carries those answers (``inputResponses``) and the
+    opened ``requestState`` of the round that created the task, so that a run
+    anywhere (a queue worker, a re-run) resolves the same values without
+    asking again.
+    """
 
     method: str = "tools/call"
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    input_responses: dict[str, Any] | None = None
+    request_state: str | None = None
+
+    @property
+    def answered_before_the_task(self) -> bool:
+        return self.input_responses is not None or self.request_state is not None
 
 
 class Progress(_Frozen):

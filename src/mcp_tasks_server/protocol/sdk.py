@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.server.mcpserver import Extension, MCPServer
+from mcp.server.mcpserver import Context, Extension, MCPServer
 from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolRequestParams
 
 if TYPE_CHECKING:
     from mcp.server.connection import Connection
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKED_AGAINST",
     "UNNAMED_SERVER",
+    "answered_context",
     "connection_of",
     "find_tool",
     "has_auth",
@@ -112,6 +114,39 @@ def resolves_before_running(server: MCPServer[Any], name: str) -> bool:
     """Whether the tool has ``Resolve(...)`` parameters (``Tool.resolved_params``, mcp 2.3.0)."""
     tool = find_tool(server, name)
     return tool is not None and bool(tool.resolved_params)
+
+
+class _AnsweredRound(Context[Any, Any]):
+    """A tool ``Context`` outside any request that reads as a round of ``protocol_version``.
+
+    The SDK's resolvers take answers from ``inputResponses`` and
+    ``requestState`` only when ``Context.protocol_version`` is 2026-07-28 or
+    later (``resolve._uses_input_required``, mcp 2.3.0), and a ``Context``
+    without a request reports no version. This one reports the version of
+    the round the answers came in.
+    """
+
+    _answered_version: str
+
+    def __init__(self, *, protocol_version: str, **fields: Any) -> None:
+        super().__init__(**fields)
+        self._answered_version = protocol_version
+
+    @property
+    def protocol_version(self) -> str | None:
+        return self._answered_version
+
+
+def answered_context(
+    server: MCPServer[Any], params: CallToolRequestParams, protocol_version: str
+) -> Context[Any, Any]:
+    """The ``Context`` that re-runs a tool's resolvers on answers given in an earlier request.
+
+    ``params`` carry the stored ``inputResponses`` and opened ``requestState``
+    of the round that created the task; the resolvers resolve to the same
+    values without asking again, wherever the task runs.
+    """
+    return _AnsweredRound(protocol_version=protocol_version, mcp_server=server, input_params=params)
 
 
 def wrap_request_handler(server: MCPServer[Any], method: str, wrap: Callable[[Any], Any]) -> None:

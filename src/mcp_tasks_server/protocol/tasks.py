@@ -38,10 +38,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer, authenticated_principal
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
+from mcp_types import CallToolRequestParams, CallToolResult
 
 from mcp_tasks_server.backends import StorageBackend
 from mcp_tasks_server.core.errors import INTERNAL_ERROR, ProtocolFailure
@@ -54,6 +55,7 @@ from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
 from mcp_tasks_server.protocol.inline_context import InlineTaskContext
 from mcp_tasks_server.protocol.installed import INSTALLED
+from mcp_tasks_server.protocol.shapes import MODERN_VERSION
 from mcp_tasks_server.protocol.storage import (
     build_backend,
     build_queue,
@@ -293,24 +295,38 @@ class Tasks:
         ``context`` is the SDK context of the creating request, when the tool
         should see what that request carried (its ``inputResponses`` and
         ``requestState``, for resolver parameters answered before the task).
+        Both are stored with the task, so a run elsewhere sees them too.
         """
         args = dict(arguments or {})
         tool = self.tools.get(tool_name)
         return await self.service.create(
             owner,
-            ToolRequest(name=tool_name, arguments=args),
+            _tool_request(tool_name, args, context),
             self.invoke(tool_name, args, context),
             ttl_ms=ttl_ms,
             tool_error_status=tool_error_status,
             max_attempts=self.settings.max_attempts if tool and tool.idempotent else 1,
-            # Answers resolved before the task live in this request only (they are not
-            # stored), so such a call runs here even in queue mode.
-            execution=self.runner if context is not None else None,
         )
 
     def invoke_for(self, record: TaskRecord) -> Invoke:
-        """How a worker (or a re-run) runs a stored task: its stored request, no request context."""
-        return self.invoke(record.request.name, dict(record.request.arguments))
+        """How a worker (or a re-run) runs a stored task: its stored request.
+
+        There is no request context; answers the request gave before the task
+        existed are replayed to the tool's resolvers from the record.
+        """
+        request = record.request
+        context = None
+        if request.answered_before_the_task:
+            params = CallToolRequestParams.model_validate(
+                {
+                    "name": request.name,
+                    "arguments": request.arguments,
+                    "inputResponses": request.input_responses,
+                    "requestState": request.request_state,
+                }
+            )
+            context = sdk.answered_context(self.server, params, MODERN_VERSION)
+        return self.invoke(request.name, dict(request.arguments), context)
 
     def invoke(
         self,
@@ -342,6 +358,23 @@ class Tasks:
             return _result_json(result)
 
         return run
+
+
+def _tool_request(
+    tool_name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
+) -> ToolRequest:
+    """The request to store for a call: the answers its round carried, as the client sent them."""
+    if context is None or (context.input_responses is None and context.request_state is None):
+        return ToolRequest(name=tool_name, arguments=arguments)
+    answers = context.input_responses
+    return ToolRequest(
+        name=tool_name,
+        arguments=arguments,
+        input_responses=None
+        if answers is None
+        else pydantic_core.to_jsonable_python(answers, by_alias=True, exclude_none=True),
+        request_state=context.request_state,
+    )
 
 
 def _result_json(result: CallToolResult) -> dict[str, Any]:

@@ -56,7 +56,6 @@ class TaskService:
         ttl_ms: int | None = None,
         tool_error_status: TaskStatus = TaskStatus.FAILED,
         max_attempts: int = 1,
-        execution: Execution | None = None,
     ) -> TaskRecord:
         """Store a task, then start (or enqueue) its tool. Returns once the task is durable.
 
@@ -66,10 +65,9 @@ class TaskService:
         (``CapacityExceeded``) refuses before it stores anything. Storing and
         starting are one step: a caller that goes away in between cancels
         neither, so no task is ever stored and never run. ``max_attempts``
-        above 1 lets an orphan run again (idempotent tools). ``execution``
-        overrides where this one task runs.
+        above 1 lets an orphan run again (idempotent tools).
         """
-        execution = execution if execution is not None else self.execution
+        execution = self.execution
         require_accepting(execution)
         local = execution is self.runner
         if local:

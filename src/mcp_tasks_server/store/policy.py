@@ -13,6 +13,7 @@ from typing import Any
 import pydantic_core
 
 from mcp_tasks_server.core.errors import InvalidArgument, PayloadTooLarge
+from mcp_tasks_server.core.model import ToolRequest
 
 __all__ = ["StorePolicy", "truncate_utf8"]
 
@@ -51,6 +52,13 @@ class StorePolicy:
             raise InvalidArgument("ttl must be at least 1 millisecond")
         ceiling = self.max_ttl_ms
         return requested_ms if ceiling is None else min(requested_ms, ceiling)
+
+    def check_request(self, request: ToolRequest) -> None:
+        """``PayloadTooLarge`` for call arguments, or answers given with them, over the caps."""
+        self.check_size("tool arguments", request.arguments, self.max_arguments_bytes)
+        if request.answered_before_the_task:
+            answers = [request.input_responses, request.request_state]
+            self.check_size("input responses", answers, self.max_input_bytes)
 
     @staticmethod
     def check_size(what: str, value: Any, limit: int) -> None:

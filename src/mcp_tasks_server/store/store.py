@@ -141,7 +141,7 @@ class TaskStore:
             raise InvalidArgument("owner must not be empty")
         if tool_error_status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
             raise InvalidArgument("tool_error_status must be failed or completed")
-        self.policy.check_size("tool arguments", request.arguments, self.policy.max_arguments_bytes)
+        self.policy.check_request(request)
         ttl = self.effective_ttl_ms(ttl_ms)
         lease = self.policy.lease_ms if lease_ms is None else lease_ms
         quota = self.policy.max_active_tasks_per_owner or None
