@@ -19,7 +19,14 @@ being measured are paused (SIGSTOP) so they cannot take CPU from the one
 that is. The peer (FastMCP + fastmcp-tasks, 2026-07-28 only) is measured
 in the same run, alternating with ours, scenario by scenario.
 
+``--baseline DIR`` adds our server from another checkout (another commit,
+with its own ``make setup``) to the memory phase, alternating with this one
+in the same way, and reports this ÷ baseline per repeat: a before/after
+comparison that the machine's noise affects equally on both sides.
+``--subject DIR`` measures another checkout's server in place of this one's.
+
     .venv/bin/python bench/bench_e2e.py [--repeats 5] [--duration 1.2]
+        [--baseline DIR] [--subject DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -300,11 +308,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
     # Phase 1: memory backend, and the peer beside it.
     with contextlib.ExitStack() as stack:
-        port = free_port()
-        ours = stack.enter_context(
-            run_process("ours-memory", serve_command(port), port=port, env=QUIET)
-        )
+        ours = stack.enter_context(checkout_server("ours-memory", args.subject))
         targets = [Target("ours", "memory", era, ours) for era in ERAS]
+        if args.baseline is not None:
+            base = stack.enter_context(checkout_server("baseline-memory", args.baseline))
+            targets += [Target("baseline", "memory", era, base) for era in ERAS]
         if peer_ok:
             peer_port = free_port()
             try:
@@ -314,7 +322,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 targets.append(Target("peer", "memory", MODERN, peer))
             except RuntimeError as exc:
                 notes.append(f"peer did not start: {exc}")
-        print("phase: memory backend" + (" + peer" if len(targets) > 2 else ""), flush=True)
+        others = sorted({t.label for t in targets} - {"ours"})
+        print("phase: memory backend" + "".join(f" + {o}" for o in others), flush=True)
         await run_phase(targets, args, rows, deadline - (0 if args.skip_dynamodb else 300))
         rss = {t.key: round(t.server.rss_mib(), 1) for t in targets}
 
@@ -359,6 +368,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "max_ops": args.max_ops,
             "warmup_s": args.warmup,
             "concurrency": args.concurrency,
+            "subject": checkout_commit(args.subject),
+            "baseline": None if args.baseline is None else checkout_commit(args.baseline),
         },
         "notes": notes,
         "server_rss_mib_after": rss,
@@ -368,6 +379,32 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for (key, c, s), repeats in rows.items()
         ],
     }
+
+
+def checkout_server(name: str, checkout: Path | None) -> contextlib.AbstractContextManager[Any]:
+    """Our server on the memory backend, from ``checkout`` (default: this one) and its .venv."""
+    port = free_port()
+    if checkout is None:
+        return run_process(name, serve_command(port), port=port, env=QUIET)
+    command = serve_command(
+        port,
+        str(checkout / "bench" / "zero_tools.py") + ":register",
+        python=checkout / ".venv" / "bin" / "python",
+    )
+    return run_process(name, command, port=port, env=QUIET, cwd=checkout)
+
+
+def checkout_commit(checkout: Path | None) -> str | None:
+    """The commit a checkout is at (default: this one), for the report."""
+    if checkout is None:
+        checkout = Path(__file__).resolve().parent.parent
+    described = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() or str(checkout)
 
 
 def main() -> None:
@@ -381,12 +418,23 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-dynamodb", action="store_true")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (with its own .venv) to compare with, on the memory backend",
+    )
+    parser.add_argument(
+        "--subject",
+        type=Path,
+        help="measure this checkout's server (with its own .venv) instead of this one's",
+    )
+    parser.add_argument(
         "--budget-seconds", type=float, default=660, help="stop starting repeats after this"
     )
     args = parser.parse_args()
     data = asyncio.run(main_async(args))
-    write_json("e2e", data)
-    path = write_report("e2e", report(data))
+    name = "e2e" if args.baseline is None else "e2e-before-after"  # not over the full run's
+    write_json(name, data)
+    path = write_report(name, report(data))
     print(report(data))
     print(f"written to {path}")
 

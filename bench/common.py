@@ -324,8 +324,9 @@ def run_process(
     path: str = "/mcp",
     env: Mapping[str, str] | None = None,
     startup_seconds: float = 60.0,
+    cwd: Path = REPO,
 ) -> Iterator[ServerProcess]:
-    """Start an HTTP server process and wait until its port accepts connections."""
+    """Start an HTTP server process (in ``cwd``) and wait until its port accepts connections."""
     log_path = RESULTS / f".{name}.log"
     RESULTS.mkdir(parents=True, exist_ok=True)
     log: IO[bytes] = log_path.open("wb")
@@ -334,7 +335,7 @@ def run_process(
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         start_new_session=True,
     )
@@ -368,10 +369,16 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def serve_command(port: int, tools: str = "bench/zero_tools.py:register") -> list[str]:
-    """Our reference server over streamable HTTP with the zero-work tools."""
+def serve_command(
+    port: int, tools: str = "bench/zero_tools.py:register", *, python: Path = OUR_PYTHON
+) -> list[str]:
+    """Our reference server over streamable HTTP with the zero-work tools.
+
+    ``python`` is the interpreter of the checkout to serve (another commit's
+    ``.venv``, for a before/after comparison).
+    """
     return [
-        str(OUR_PYTHON),
+        str(python),
         "-m",
         "mcp_tasks_server",
         "serve",

@@ -113,23 +113,45 @@ PEER_METRICS = (
 )
 
 
-def peer_table(data: dict[str, Any]) -> list[str]:
+def comparison_rows(
+    data: dict[str, Any], mine_key: str, theirs_key: str, first_cells: str = ""
+) -> list[str]:
+    """One row per concurrency and metric: both medians, and mine ÷ theirs paired per repeat."""
     rows = index(data)
-    ours_key, peer_key = f"ours/memory/{MODERN}", f"peer/memory/{MODERN}"
-    if not any(key[0] == peer_key for key in rows):
-        return []
-    lines = [
-        "| c | metric | ours | peer | ours ÷ peer |",
-        "|---:|---|---:|---:|---:|",
-    ]
+    lines = []
     for c in data["settings"]["concurrency"]:
         for label, scenario, metric in PEER_METRICS:
-            mine = spread(rows, (ours_key, c, scenario), metric)
-            theirs = spread(rows, (peer_key, c, scenario), metric)
-            ratio = ratio_spread(rows, (ours_key, c, scenario), (peer_key, c, scenario), metric)
+            mine = spread(rows, (mine_key, c, scenario), metric)
+            theirs = spread(rows, (theirs_key, c, scenario), metric)
+            ratio = ratio_spread(rows, (mine_key, c, scenario), (theirs_key, c, scenario), metric)
             lines.append(
-                f"| {c} | {label} | {show(mine)} | {show(theirs)} | **{ratio.show(2, 'x')}** |"
+                f"| {first_cells}{c} | {label} | {show(mine)} | {show(theirs)} | "
+                f"**{ratio.show(2, 'x')}** |"
             )
+    return lines
+
+
+def peer_table(data: dict[str, Any]) -> list[str]:
+    peer_key = f"peer/memory/{MODERN}"
+    if not any(row["target"] == peer_key for row in data["rows"]):
+        return []
+    return [
+        "| c | metric | ours | peer | ours ÷ peer |",
+        "|---:|---|---:|---:|---:|",
+        *comparison_rows(data, f"ours/memory/{MODERN}", peer_key),
+    ]
+
+
+def baseline_table(data: dict[str, Any]) -> list[str]:
+    """This checkout ÷ the ``--baseline`` one, per era, concurrency and metric."""
+    if not any(row["target"].startswith("baseline/") for row in data["rows"]):
+        return []
+    lines = [
+        "| era | c | metric | this | baseline | this ÷ baseline |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for era in ERAS:
+        lines += comparison_rows(data, f"ours/memory/{era}", f"baseline/memory/{era}", f"{era} | ")
     return lines
 
 
@@ -173,6 +195,14 @@ def report(data: dict[str, Any]) -> str:
             "## Against the peer: FastMCP + fastmcp-tasks, memory backend, 2026-07-28",
             "",
             *peer,
+            "",
+        ]
+    before = baseline_table(data)
+    if before:
+        lines += [
+            f"## {s['subject']} against the baseline {s['baseline']}, memory backend",
+            "",
+            *before,
             "",
         ]
     if data["notes"]:
