@@ -1,9 +1,7 @@
 """The DynamoDB client a backend shares, and the discipline of each request.
 
-One aiobotocore client serves every operation of a backend: connections
-are pooled, and creating a client costs far more than a request. It is
-created on first use, so a backend can be built synchronously (at import,
-from settings) and only fails on its first request if AWS is unreachable.
+One aiobotocore client serves every operation of a backend, opened on first
+use (:class:`~mcp_tasks_server.aws_client.LazyClient`).
 
 **Retries.** botocore retries throttling and transient errors itself, with
 bounded attempts and timeouts. A ``TransactionConflict`` (another
@@ -18,14 +16,14 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import aioboto3
 import anyio
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from mcp_tasks_server.aws_client import LazyClient
 from mcp_tasks_server.backends.base import Clock, StorageBackend
 from mcp_tasks_server.backends.dynamodb_errors import (
     DynamoDbError,
@@ -88,59 +86,41 @@ class DynamoDbConnection(StorageBackend):
         self.region_name = region_name
         self.max_item_bytes = max_item_bytes
         self.max_attempts = max_attempts
-        self._session = session if session is not None else aioboto3.Session()
-        self._config = AioConfig(
+        session = session if session is not None else aioboto3.Session()
+        config = AioConfig(
             max_pool_connections=max_pool_connections,
             connect_timeout=timeout_seconds,
             read_timeout=timeout_seconds,
             retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         )
-        self._client: DynamoDBClient | None = None
-        self._exit_stack: AsyncExitStack | None = None
-        self._lock = anyio.Lock()
+        # The region comes from the settings, which read AWS_REGION (botocore
+        # knows only AWS_DEFAULT_REGION).
+        self._client: LazyClient[DynamoDBClient] = LazyClient(
+            "DynamoDB",
+            lambda: session.client(
+                "dynamodb",
+                endpoint_url=endpoint_url,
+                region_name=region_name or None,
+                config=config,
+            ),
+            fail=DynamoDbError,
+        )
 
     async def client(self) -> DynamoDBClient:
         """The shared aiobotocore client, created on first use."""
-        if self._client is not None:
-            return self._client
-        async with self._lock:
-            if self._client is None:
-                stack = AsyncExitStack()
-                # Credentials, endpoints and profiles are botocore's to read, as in
-                # any AWS program. The region comes from the settings, which read
-                # AWS_REGION (botocore knows only AWS_DEFAULT_REGION).
-                region = self.region_name or None
-                try:
-                    self._client = await stack.enter_async_context(
-                        self._session.client(
-                            "dynamodb",
-                            endpoint_url=self.endpoint_url,
-                            region_name=region,
-                            config=self._config,
-                        )
-                    )
-                except NoRegionError:
-                    raise DynamoDbError(
-                        "no AWS region is set for DynamoDB: set AWS_REGION"
-                    ) from None
-                except BotoCoreError as exc:
-                    raise DynamoDbError(f"cannot create the DynamoDB client: {exc}") from None
-                self._exit_stack = stack
-            return self._client
+        return await self._client.get()
 
     @property
     def endpoint(self) -> str:
         """The URL requests go to, for messages (known once the client exists)."""
-        if self._client is not None:
-            return str(self._client.meta.endpoint_url)
+        client = self._client.opened
+        if client is not None:
+            return str(client.meta.endpoint_url)
         return self.endpoint_url or "the regional DynamoDB endpoint"
 
     async def aclose(self) -> None:
         """Close the client and its connections; a later operation opens a new one."""
-        async with self._lock:
-            stack, self._exit_stack, self._client = self._exit_stack, None, None
-            if stack is not None:
-                await stack.aclose()
+        await self._client.aclose()
 
     async def __aenter__(self) -> Self:
         await self.client()
@@ -165,7 +145,7 @@ class DynamoDbConnection(StorageBackend):
         A refused condition is raised as the ``ClientError``, for the caller to
         explain; every other failure becomes a ``BackendError``.
         """
-        client = self._client if self._client is not None else await self.client()
+        client = await self._client.get()
         method = getattr(client, _METHODS[operation])
         for attempt in range(_CONFLICT_RETRIES + 1):
             self._count_request()

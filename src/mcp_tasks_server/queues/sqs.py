@@ -1,10 +1,8 @@
 """Amazon SQS as the task queue, on aioboto3 (the ``dynamodb`` extra's client).
 
-One aiobotocore client serves every operation of a queue: connections are
-pooled, and creating a client costs far more than a request. It is created
-on first use, so a queue can be built synchronously (at import, from
-settings) and only fails on its first request if SQS is unreachable; or
-open it eagerly with ``async with``.
+One aiobotocore client serves every operation of a queue, opened on first
+use (:class:`~mcp_tasks_server.aws_client.LazyClient`), or eagerly with
+``async with``.
 
 Each operation is one SQS request: ``SendMessage``, ``ReceiveMessage``
 (a long poll of up to 20 s), ``DeleteMessage``, ``ChangeMessageVisibility``.
@@ -30,14 +28,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 import aioboto3
-import anyio
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from mcp_tasks_server.aws_client import LazyClient
 from mcp_tasks_server.queues.base import MAX_WAIT_SECONDS, Delivery, TaskQueue
 from mcp_tasks_server.queues.errors import QueueError
 from mcp_tasks_server.queues.message import TaskMessage, encode_message
@@ -94,57 +92,39 @@ class SqsQueue(TaskQueue):
         self.max_attempts = max_attempts
         self.fifo = self.queue_name.endswith(".fifo")
         self.group_by_owner = group_by_owner or self.fifo
-        self._session = session if session is not None else aioboto3.Session()
-        self._config = AioConfig(
+        session = session if session is not None else aioboto3.Session()
+        config = AioConfig(
             max_pool_connections=max_pool_connections,
             connect_timeout=timeout_seconds,
             read_timeout=timeout_seconds + MAX_WAIT_SECONDS,
             retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         )
-        self._client: SQSClient | None = None
-        self._exit_stack: AsyncExitStack | None = None
-        self._lock = anyio.Lock()
+        self._client: LazyClient[SQSClient] = LazyClient(
+            "SQS",
+            lambda: session.client(
+                "sqs", endpoint_url=endpoint_url, region_name=self.region_name, config=config
+            ),
+            fail=QueueError,
+            no_region="pass the region or set AWS_REGION",
+        )
 
     # ------------------------------------------------------------ the client
 
     async def client(self) -> SQSClient:
         """The shared aiobotocore client, created on first use."""
-        if self._client is not None:
-            return self._client
-        async with self._lock:
-            if self._client is None:
-                stack = AsyncExitStack()
-                try:
-                    self._client = await stack.enter_async_context(
-                        self._session.client(
-                            "sqs",
-                            endpoint_url=self.endpoint_url,
-                            region_name=self.region_name,
-                            config=self._config,
-                        )
-                    )
-                except NoRegionError:
-                    raise QueueError(
-                        "no AWS region is set for SQS: pass the region or set AWS_REGION"
-                    ) from None
-                except BotoCoreError as exc:
-                    raise QueueError(f"cannot create the SQS client: {exc}") from None
-                self._exit_stack = stack
-            return self._client
+        return await self._client.get()
 
     @property
     def endpoint(self) -> str:
         """The URL requests go to, for messages (known once the client exists)."""
-        if self._client is not None:
-            return str(self._client.meta.endpoint_url)
+        client = self._client.opened
+        if client is not None:
+            return str(client.meta.endpoint_url)
         return self.endpoint_url or "the regional SQS endpoint"
 
     async def close(self) -> None:
         """Close the client and its connections; a later operation opens a new one."""
-        async with self._lock:
-            stack, self._exit_stack, self._client = self._exit_stack, None, None
-            if stack is not None:
-                await stack.aclose()
+        await self._client.aclose()
 
     async def __aenter__(self) -> Self:
         await self.client()

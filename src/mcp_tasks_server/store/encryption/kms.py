@@ -27,13 +27,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mcp_tasks_server.aws_client import LazyClient
 from mcp_tasks_server.store.encryption.cipher import PayloadCipher
 from mcp_tasks_server.store.encryption.envelope import Envelope, Scheme, seal, unseal
 from mcp_tasks_server.store.encryption.errors import (
@@ -105,11 +106,8 @@ class KmsEnvelopeCipher(PayloadCipher):
         self.decrypted_key_cache_size = decrypted_key_cache_size
         self.decrypted_key_ttl_seconds = decrypted_key_ttl_seconds
         self._kms_context = dict(kms_context)
-        self._factory = kms_client_factory
         self._clock = clock
-        self._client: Any = None
-        self._stack: AsyncExitStack | None = None
-        self._client_lock = anyio.Lock()
+        self._client: LazyClient[Any] = LazyClient("KMS", kms_client_factory, fail=KeyServiceError)
         self._data_key: _DataKey | None = None
         self._generate_lock = anyio.Lock()
         self._unwrapped: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
@@ -223,20 +221,8 @@ class KmsEnvelopeCipher(PayloadCipher):
 
     # ------------------------------------------------------------ KMS
 
-    async def _kms(self) -> Any:
-        if self._client is None:
-            async with self._client_lock:
-                if self._client is None:
-                    stack = AsyncExitStack()
-                    try:
-                        self._client = await stack.enter_async_context(self._factory())
-                    except BotoCoreError as exc:
-                        raise KeyServiceError(f"cannot create the KMS client: {exc}") from None
-                    self._stack = stack
-        return self._client
-
     async def _call(self, operation: str, **params: Any) -> Mapping[str, Any]:
-        client = await self._kms()
+        client = await self._client.get()
         method = client.generate_data_key if operation == "GenerateDataKey" else client.decrypt
         try:
             answer: Mapping[str, Any] = await method(**params)
@@ -254,9 +240,6 @@ class KmsEnvelopeCipher(PayloadCipher):
 
     async def aclose(self) -> None:
         """Close the KMS client and forget every key held in memory."""
-        async with self._client_lock:
-            stack, self._stack, self._client = self._stack, None, None
-            self._data_key = None
-            self._unwrapped.clear()
-            if stack is not None:
-                await stack.aclose()
+        self._data_key = None
+        self._unwrapped.clear()
+        await self._client.aclose()
