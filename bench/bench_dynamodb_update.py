@@ -209,7 +209,9 @@ async def measure(endpoint: str, args: argparse.Namespace) -> dict[str, Any]:
         read_timeout=5.0,
         retries={"mode": "standard", "total_max_attempts": 3},
     )
-    backend = DynamoDbBackend(table, endpoint_url=endpoint, session=session, track_active=False)
+    backend = DynamoDbBackend(
+        table, endpoint_url=endpoint, session=session, track_active=False, active_shards=0
+    )
     results: dict[str, list[dict[str, Any]]] = {}
     async with backend, session.client("dynamodb", endpoint_url=endpoint, config=config) as raw:
         sides = Sides(backend, raw)

@@ -11,8 +11,8 @@ included) around each operation, at three levels:
   in this process so its backend can be read): each era's calls.
 
 Each runs on the memory backend and on DynamoDB Local, with the per-owner
-quota on (the default, which makes creates and finishes transactions) and
-off. Counts are taken twice, cold and warm (the table shows the warm run and
+quota and the global cap on (the defaults, which make creates and finishes
+transactions) and both off. Counts are taken twice, cold and warm (the table shows the warm run and
 notes any difference); none is asserted.
 
     .venv/bin/python bench/bench_requests.py
@@ -278,6 +278,11 @@ def count_methods(backend: StorageBackend) -> dict[str, int]:
     return calls
 
 
+def cap_for(quota: int) -> int:
+    """The global cap that goes with a quota: the default when limits are on, else none."""
+    return Settings().max_active_tasks if quota else 0
+
+
 async def steady_level(backend: StorageBackend, quota: int) -> dict[str, int]:
     """Requests per minute at the default intervals, with nothing happening but time.
 
@@ -288,6 +293,7 @@ async def steady_level(backend: StorageBackend, quota: int) -> dict[str, int]:
     defaults = Settings()
     fast = Settings(
         max_active_tasks_per_owner=quota,
+        max_active_tasks=cap_for(quota),
         heartbeat_interval_seconds=defaults.heartbeat_interval_seconds / SCALE,
         lease_seconds=defaults.lease_seconds / SCALE,
         lease_sweep_interval_seconds=defaults.lease_sweep_interval_seconds / SCALE,
@@ -354,14 +360,19 @@ async def memory_backend(quota: int) -> AsyncIterator[StorageBackend]:
 def dynamodb_factory(endpoint: str) -> Factory:
     from tests.dynamodb_servers import create_table, local_session
 
-    from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
+    from mcp_tasks_server.backends.dynamodb import DynamoDbBackend, shards_for
 
     table = create_table(endpoint, ttl=True)
 
     @contextlib.asynccontextmanager
     async def factory(quota: int) -> AsyncIterator[StorageBackend]:
+        # "quota off" turns the global cap off too: every write is then a plain one.
         backend = DynamoDbBackend(
-            table, endpoint_url=endpoint, session=local_session(), track_active=quota > 0
+            table,
+            endpoint_url=endpoint,
+            session=local_session(),
+            track_active=quota > 0,
+            active_shards=shards_for(cap_for(quota)),
         )
         async with backend:
             yield backend
@@ -372,6 +383,7 @@ def dynamodb_factory(endpoint: str) -> Factory:
 async def count_all(factory: Factory, quota: int) -> dict[str, dict[str, int]]:
     settings = Settings(
         max_active_tasks_per_owner=quota,
+        max_active_tasks=cap_for(quota),
         # No heartbeat falls inside a counted operation: each count is the
         # operation's own requests, the same on every run.
         heartbeat_interval_seconds=60,

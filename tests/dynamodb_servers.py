@@ -359,14 +359,15 @@ async def open_backend(
 
 
 def backend_factory(
-    server_fixture: str,
+    server_fixture: str, **options: Any
 ) -> Callable[[pytest.FixtureRequest, Callable[[], int]], AbstractAsyncContextManager[Any]]:
-    """A contract-suite factory: a fresh table on the named server fixture's server."""
+    """A contract-suite factory: a fresh table on the named server fixture's server,
+    with the backend built with ``options``."""
 
     def factory(
         request: pytest.FixtureRequest, clock: Callable[[], int]
     ) -> AbstractAsyncContextManager[Any]:
         server: DynamoDbServer = request.getfixturevalue(server_fixture)
-        return open_backend(server, clock)
+        return open_backend(server, clock, **options)
 
     return factory

@@ -234,6 +234,8 @@ def test_every_function_runs_queue_mode_on_the_table_and_queue(template: dict[st
         assert env["MCP_TASKS_DYNAMODB_TABLE"] == {"Ref": "TasksTable"}
         assert env["MCP_TASKS_QUEUE_URL"] == {"Ref": "TaskQueue"}
         assert env["MCP_TASKS_TOOLS"] == {"Ref": "Tools"}
+        # The global cap decides where each task is counted: one value for all.
+        assert env["MCP_TASKS_MAX_ACTIVE_TASKS"] == {"Ref": "MaxActiveTasks"}
 
 
 def test_front_end_is_a_stateless_json_function_url(template: dict[str, Any]) -> None:

@@ -101,10 +101,16 @@ class SlowCreateBackend(MemoryBackend):
         self.creating = anyio.Event()
         self.release = anyio.Event()
 
-    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
+    async def create(
+        self,
+        record: StoredRecord,
+        *,
+        max_active: int | None = None,
+        max_total_active: int | None = None,
+    ) -> None:
         self.creating.set()
         await self.release.wait()
-        await super().create(record, max_active=max_active)
+        await super().create(record, max_active=max_active, max_total_active=max_total_active)
 
 
 async def test_caller_cancelled_between_store_and_start_leaves_a_task_that_runs() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_tasks_server import ConfigError, Settings, load_settings
+from mcp_tasks_server import ConfigError, Settings, build_backend, load_settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -43,6 +43,37 @@ def test_non_numeric_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MCP_TASKS_MAX_ACTIVE_TASKS_PER_OWNER", "lots")
     with pytest.raises(ConfigError, match="MCP_TASKS_MAX_ACTIVE_TASKS_PER_OWNER='lots'"):
         load_settings()
+
+
+def test_the_global_cap_is_finite_by_default_and_reaches_the_store() -> None:
+    settings = load_settings()
+    assert settings.max_active_tasks == 10_000
+    assert settings.store_policy().max_active_tasks == 10_000
+    assert load_settings(max_active_tasks=0).store_policy().max_active_tasks == 0
+
+
+def test_global_cap_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_TASKS_MAX_ACTIVE_TASKS", "250")
+    assert load_settings().max_active_tasks == 250
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_a_global_cap_that_is_not_a_count_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MCP_TASKS_MAX_ACTIVE_TASKS", value)
+    with pytest.raises(ConfigError, match=f"MCP_TASKS_MAX_ACTIVE_TASKS='{value}' is invalid"):
+        load_settings()
+
+
+def test_a_global_cap_beyond_what_dynamodb_enforces_names_the_fix() -> None:
+    pytest.importorskip("aioboto3")
+    settings = load_settings(backend="dynamodb", max_active_tasks=2_000_000)
+    with pytest.raises(ConfigError) as caught:
+        build_backend(settings)
+    message = str(caught.value)
+    assert "MCP_TASKS_MAX_ACTIVE_TASKS=2000000 is too large for the DynamoDB backend" in message
+    assert "at most 1000000; lower it, or set 0 for no global cap" in message
 
 
 def test_default_ttl_above_the_maximum_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

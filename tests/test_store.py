@@ -23,6 +23,8 @@ from mcp_tasks_server import (
     TaskTerminal,
     ToolRequest,
 )
+from mcp_tasks_server.backends import StoredRecord
+from mcp_tasks_server.backends.errors import GlobalCapReached
 from mcp_tasks_server.core.model import new_task_id
 from mcp_tasks_server.runtime.sweepers import run_expiry_sweeper
 from tests.support.clock import ManualClock
@@ -179,6 +181,71 @@ async def test_zero_quota_means_no_limit() -> None:
     store = make_store(max_active_tasks_per_owner=0)
     for _ in range(150):
         await store.create("alice", REQUEST)
+
+
+# ------------------------------------------------------------------ global cap
+
+
+async def test_global_cap_refuses_the_task_beyond_it_for_every_owner_and_stores_nothing() -> None:
+    backend = MemoryBackend()
+    store = store_with(backend, Settings(max_active_tasks=2))
+    await store.create("alice", REQUEST)
+    await store.create("bob", REQUEST)
+    for owner in ("carol", "alice"):
+        with pytest.raises(GlobalCapReached, match="limit of 2 unfinished tasks; try again"):
+            await store.create(owner, REQUEST)
+    assert (await store.list("carol")).records == []
+    assert len(backend) == 2
+
+
+@pytest.mark.parametrize("ending", ["complete", "cancel"])
+async def test_finished_tasks_free_their_global_slot(ending: str) -> None:
+    store = make_store(max_active_tasks=1)
+    task = await store.create("alice", REQUEST)
+    if ending == "complete":
+        await store.complete("alice", task.task_id, RESULT, known=task)
+    else:
+        await store.cancel("alice", task.task_id, known=task)
+    await store.create("bob", REQUEST)
+
+
+async def test_zero_global_cap_means_no_limit() -> None:
+    store = make_store(max_active_tasks=0, max_active_tasks_per_owner=0)
+    for _ in range(150):
+        await store.create("alice", REQUEST)
+
+
+class OneFullShard(MemoryBackend):
+    """Refuses the first ``refusals`` creates as a backend whose one shard of several is full."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.refused: list[str] = []
+
+    async def _create(
+        self, record: StoredRecord, *, max_active: int | None, max_total_active: int | None
+    ) -> None:
+        if len(self.refused) < self.refusals and max_total_active is not None:
+            self.refused.append(record.task_id)
+            raise GlobalCapReached(max_total_active, partial=True)
+        await super()._create(record, max_active=max_active, max_total_active=max_total_active)
+
+
+async def test_a_refusal_by_one_full_shard_is_tried_once_more_with_another_id() -> None:
+    backend = OneFullShard(refusals=1)
+    store = store_with(backend, Settings(max_active_tasks=10))
+    task = await store.create("alice", REQUEST)
+    assert backend.refused != [task.task_id]  # a new id, counted in another shard
+
+
+async def test_a_second_refusal_by_a_full_shard_is_final() -> None:
+    backend = OneFullShard(refusals=2)
+    store = store_with(backend, Settings(max_active_tasks=10))
+    with pytest.raises(GlobalCapReached):
+        await store.create("alice", REQUEST)
+    assert len(backend.refused) == 2
+    assert len(backend) == 0
 
 
 # ------------------------------------------------------------------ size caps

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     max_active_tasks_per_owner: int = Field(default=100, ge=0)
     """Most unfinished tasks one owner may have at once (0 = no limit)."""
 
+    max_active_tasks: int = Field(default=10_000, ge=0)
+    """Most unfinished tasks of all owners at once, on all replicas together (0 = no limit)."""
+
     list_page_size: int = Field(default=50, ge=1, le=1_000)
     """Tasks per ``tasks/list`` page."""
 
@@ -205,6 +208,7 @@ class Settings(BaseSettings):
             max_ttl_ms=self.max_ttl_ms,
             poll_interval_ms=self.poll_interval_ms,
             max_active_tasks_per_owner=self.max_active_tasks_per_owner,
+            max_active_tasks=self.max_active_tasks,
             list_page_size=self.list_page_size,
             max_result_bytes=self.max_result_bytes,
             max_error_bytes=self.max_error_bytes,

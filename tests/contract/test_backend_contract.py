@@ -8,6 +8,7 @@ import pytest
 from mcp_tasks_server.backends import StorageBackend, StoredRecord
 from mcp_tasks_server.backends.base import encode_cursor
 from mcp_tasks_server.backends.errors import (
+    GlobalCapReached,
     InvalidCursor,
     QuotaExceeded,
     RecordExists,
@@ -430,6 +431,110 @@ async def test_racing_creates_never_exceed_the_quota(
     assert len((await backend.list(owner, limit=50)).records) == 5
 
 
+# ------------------------------------------------------------------ global cap
+
+
+async def test_creates_beyond_the_global_cap_are_refused_across_owners_and_store_nothing(
+    backend: StorageBackend, owner: str, clock: ManualClock
+) -> None:
+    for name in ("a", "b", "c"):
+        await backend.create(make_record(f"{owner}-{name}", clock), max_total_active=3)
+    for name in ("d", "a"):  # a new owner, and one that has a task already
+        refused = make_record(f"{owner}-{name}", clock)
+        with pytest.raises(GlobalCapReached, match="limit of 3 unfinished tasks"):
+            await backend.create(refused, max_total_active=3)
+        with pytest.raises(RecordNotFound):
+            await backend.get(refused.owner, refused.task_id)
+    assert (await backend.list(f"{owner}-d", limit=10)).records == []
+
+
+async def test_the_owner_quota_and_the_global_cap_are_checked_together(
+    backend: StorageBackend, owner: str, clock: ManualClock
+) -> None:
+    limits = {"max_active": 1, "max_total_active": 2}
+    await backend.create(make_record(owner, clock), **limits)
+    with pytest.raises(QuotaExceeded) as over_quota:
+        await backend.create(make_record(owner, clock), **limits)
+    assert not isinstance(over_quota.value, GlobalCapReached)
+    await backend.create(make_record(owner + "-other", clock), **limits)
+    with pytest.raises(GlobalCapReached):
+        await backend.create(make_record(owner + "-third", clock), **limits)
+
+
+async def test_inactive_records_do_not_count_toward_the_global_cap(
+    backend: StorageBackend, owner: str, clock: ManualClock
+) -> None:
+    await backend.create(make_record(owner, clock, active=False), max_total_active=1)
+    await backend.create(make_record(owner, clock), max_total_active=1)
+
+
+# To a backend a completion and a cancel are the same: the record becomes inactive.
+@pytest.mark.parametrize("ending", ["completed", "cancelled", "deleted"])
+async def test_a_task_that_ends_frees_its_global_slot(
+    backend: StorageBackend, owner: str, clock: ManualClock, ending: str
+) -> None:
+    first = make_record(owner, clock)
+    await backend.create(first, max_total_active=2)
+    await backend.create(make_record(owner + "-other", clock), max_total_active=2)
+    with pytest.raises(GlobalCapReached):
+        await backend.create(make_record(owner + "-third", clock), max_total_active=2)
+    if ending == "deleted":
+        assert await backend.delete(owner, first.task_id)
+    else:
+        ended = successor(first, data=f'{{"status":"{ending}"}}', active=False)
+        await backend.replace(ended, expected_version=1)
+    await backend.create(make_record(owner + "-third", clock), max_total_active=2)
+    with pytest.raises(GlobalCapReached):
+        await backend.create(make_record(owner + "-fourth", clock), max_total_active=2)
+
+
+async def test_a_task_that_expired_while_active_gives_its_global_slot_back(
+    backend: StorageBackend, owner: str, clock: ManualClock
+) -> None:
+    await backend.create(make_record(owner, clock, ttl_ms=1_000), max_total_active=2)
+    await backend.create(make_record(owner + "-b", clock, ttl_ms=5_000), max_total_active=2)
+    with pytest.raises(GlobalCapReached):
+        await backend.create(make_record(owner + "-c", clock), max_total_active=2)
+    clock.advance(1_000)  # the first expired without ever finishing; the second still counts
+    await backend.create(make_record(owner + "-c", clock), max_total_active=2)
+    with pytest.raises(GlobalCapReached):
+        await backend.create(make_record(owner + "-d", clock), max_total_active=2)
+
+
+async def test_an_active_task_replaced_while_running_keeps_its_global_slot(
+    backend: StorageBackend, owner: str, clock: ManualClock
+) -> None:
+    running = make_record(owner, clock, ttl_ms=1_000)
+    await backend.create(running, max_total_active=1)
+    renewed = StoredRecord(owner, running.task_id, 2, "{}", clock() + 60_000, active=True)
+    await backend.replace(renewed, expected_version=1)  # a lease renewal moves the expiry
+    clock.advance(1_000)  # past the first expiry, not the new one: it still counts
+    with pytest.raises(GlobalCapReached):
+        await backend.create(make_record(owner + "-b", clock), max_total_active=1)
+
+
+@on_atomic_backends
+async def test_racing_creates_of_many_owners_never_exceed_the_global_cap(
+    backend: StorageBackend, owner: str, clock: ManualClock
+) -> None:
+    accepted: list[StoredRecord] = []
+
+    async def contender(index: int) -> None:
+        record = make_record(f"{owner}-{index}", clock)
+        try:
+            await backend.create(record, max_total_active=5)
+            accepted.append(record)
+        except GlobalCapReached:
+            pass
+
+    async with anyio.create_task_group() as group:
+        for index in range(16):
+            group.start_soon(contender, index)
+    assert len(accepted) == 5
+    for record in accepted:
+        assert await backend.get(record.owner, record.task_id) == record
+
+
 # ------------------------------------------------------------------ cost
 
 
@@ -445,6 +550,8 @@ async def test_every_operation_is_one_request(
 
     assert await cost(backend.create(record)) == 1
     assert await cost(backend.create(make_record(owner, clock), max_active=10)) == 1
+    limits = {"max_active": 10, "max_total_active": 10}
+    assert await cost(backend.create(make_record(owner, clock), **limits)) == 1
     assert await cost(backend.get(owner, record.task_id)) == 1
     assert await cost(backend.replace(successor(record), expected_version=1)) == 1
     assert await cost(backend.list(owner, limit=1)) == 1

@@ -64,7 +64,11 @@ async def test_policies_allow_exactly_the_calls_the_server_and_cli_make(
             called.add(operation)
 
     backend = DynamoDbBackend(
-        table, endpoint_url=dynamodb_server.endpoint, session=local_session(), clock=clock
+        table,
+        endpoint_url=dynamodb_server.endpoint,
+        session=local_session(),
+        clock=clock,
+        active_shards=1,  # one shard, so a global cap of one fills it
     )
     try:
         async with backend:
@@ -89,6 +93,10 @@ async def test_policies_allow_exactly_the_calls_the_server_and_cli_make(
             second = StoredRecord(owner, new_task_id(clock()), 1, "{}", None)
             await backend.create(second, max_active=1)
             await backend.replace(StoredRecord(owner, second.task_id, 2, "{}", None, False), 1)
+            # The global cap's shard still counts the expired first task: a create
+            # that finds it full reads the tasks it counts, and drops that entry.
+            third = StoredRecord("bob", new_task_id(clock()), 1, "{}", None)
+            await backend.create(third, max_total_active=1)
             await backend.list_orphans(limit=10)  # the orphan sweep
             await backend.sweep_expired()  # DynamoDB's TTL does it: no request
     finally:

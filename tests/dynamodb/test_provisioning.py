@@ -208,6 +208,7 @@ def test_dynamodb_backend_is_chosen_and_configured_by_environment(
     monkeypatch.setenv("MCP_TASKS_DYNAMODB_MAX_ITEM_BYTES", "200000")
     monkeypatch.setenv("MCP_TASKS_DYNAMODB_MAX_ATTEMPTS", "5")
     monkeypatch.setenv("MCP_TASKS_MAX_ACTIVE_TASKS_PER_OWNER", "0")
+    monkeypatch.setenv("MCP_TASKS_MAX_ACTIVE_TASKS", "250")
     backend = build_backend(load_settings())
     assert isinstance(backend, DynamoDbBackend)
     assert backend.table == "tasks_prod"
@@ -215,7 +216,11 @@ def test_dynamodb_backend_is_chosen_and_configured_by_environment(
     assert backend.max_item_bytes == 200_000
     assert backend.max_attempts == 5
     assert backend.track_active is False
+    assert backend.active_shards == 3  # a shard counts at most 100 tasks
     assert backend.expires_natively
+    no_cap = build_backend(load_settings(max_active_tasks=0))
+    assert isinstance(no_cap, DynamoDbBackend)
+    assert no_cap.active_shards == 0
 
 
 def test_a_quota_beyond_what_one_item_holds_is_a_startup_error(

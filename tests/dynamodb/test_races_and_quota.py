@@ -1,14 +1,17 @@
-"""Races between replicas: conditional writes have one winner, the quota is never exceeded.
+"""Races between replicas: conditional writes have one winner, the quota and the
+global cap are never exceeded.
 
 The races run only on the servers that keep a conditional write atomic under
 concurrent requests (``ATOMIC_SERVERS``: DynamoDB Local, as DynamoDB does);
-moto's server does not, so there they would test the emulator, not the backend.
-The checks without concurrency run on every server.
+moto's server does not (it checks a transaction's conditions and writes its
+items without a lock between them), so there they would test the emulator,
+not the backend. The checks without concurrency run on every server.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -16,10 +19,10 @@ import pytest
 
 from mcp_tasks_server import QuotaExceeded, Settings, TaskStore, TaskTerminal, ToolRequest
 from mcp_tasks_server.backends.base import StoredRecord
-from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
-from mcp_tasks_server.backends.errors import RecordExists
+from mcp_tasks_server.backends.dynamodb import DynamoDbBackend, shards_for
+from mcp_tasks_server.backends.errors import GlobalCapReached, RecordExists
 from mcp_tasks_server.core.model import new_task_id
-from tests.dynamodb_servers import ATOMIC_SERVERS, DynamoDbServer, local_session
+from tests.dynamodb_servers import ATOMIC_SERVERS, DynamoDbServer, local_session, open_backend
 from tests.support.clock import ManualClock
 from tests.support.factories import make_store
 
@@ -125,6 +128,82 @@ async def test_racing_creates_on_two_replicas_never_exceed_the_quota(
         ConsistentRead=True,
     )["Item"]
     assert sorted(active["ids"]["SS"]) == sorted(accepted)
+
+
+async def two_replicas(
+    stack: AsyncExitStack, server: DynamoDbServer, clock: ManualClock, shards: int
+) -> list[DynamoDbBackend]:
+    """Two backends on one fresh table, keeping only the global count in ``shards`` shards."""
+    options: dict[str, Any] = {"clock": clock, "track_active": False, "active_shards": shards}
+    first = await stack.enter_async_context(open_backend(server, **options))
+    second = DynamoDbBackend(
+        first.table, endpoint_url=server.endpoint, session=local_session(), **options
+    )
+    return [first, await stack.enter_async_context(second)]
+
+
+@on_atomic_servers
+async def test_racing_creates_on_two_replicas_never_exceed_the_global_cap(
+    dynamodb_server: DynamoDbServer, clock: ManualClock
+) -> None:
+    settings = Settings(max_active_tasks_per_owner=0, max_active_tasks=5)
+    async with AsyncExitStack() as stack:
+        replicas = await two_replicas(stack, dynamodb_server, clock, shards_for(5))
+        stores = [make_store(replica, settings) for replica in replicas]
+        accepted: list[tuple[str, str]] = []
+        refused = 0
+
+        async def contender(index: int) -> None:
+            nonlocal refused
+            owner = f"owner-{index}"
+            try:
+                task = await stores[index % 2].create(owner, REQUEST)
+                accepted.append((owner, task.task_id))
+            except GlobalCapReached:
+                refused += 1
+
+        async with anyio.create_task_group() as group:
+            for index in range(40):
+                group.start_soon(contender, index)
+        assert len(accepted) == 5
+        assert refused == 35
+        for owner, task_id in accepted:
+            assert (await stores[1].get(owner, task_id)).task_id == task_id
+
+
+@on_atomic_servers
+async def test_racing_creates_over_several_shards_never_exceed_the_global_cap(
+    dynamodb_server: DynamoDbServer, clock: ManualClock, raw: Any
+) -> None:
+    # Three shards of two: a create is refused when its own shard is full, so
+    # fewer than six may be taken, never more, and each shard counts exactly its own.
+    async with AsyncExitStack() as stack:
+        replicas = await two_replicas(stack, dynamodb_server, clock, shards=3)
+        accepted: list[StoredRecord] = []
+
+        async def contender(index: int) -> None:
+            record = StoredRecord(f"owner-{index}", new_task_id(clock()), 1, "{}", None)
+            try:
+                await replicas[index % 2].create(record, max_total_active=6)
+                accepted.append(record)
+            except GlobalCapReached:
+                pass
+
+        async with anyio.create_task_group() as group:
+            for index in range(48):
+                group.start_soon(contender, index)
+        counted = []
+        for shard in range(3):
+            item = raw.get_item(
+                TableName=replicas[0].table,
+                Key={"PK": {"S": f"ACTIVE#{shard}"}, "SK": {"S": "ACTIVE"}},
+                ConsistentRead=True,
+            ).get("Item", {})
+            entries = item.get("ids", {}).get("SS", [])
+            assert len(entries) <= 2
+            counted += entries
+    assert 0 < len(accepted) <= 6
+    assert sorted(counted) == sorted(f"{r.task_id} OWNER#{r.owner}" for r in accepted)
 
 
 async def test_expired_active_tasks_stop_counting_toward_the_quota(

@@ -9,7 +9,7 @@ import pytest
 
 from mcp_tasks_server import Settings, ToolRequest
 from mcp_tasks_server.backends.base import StoredRecord
-from mcp_tasks_server.backends.dynamodb import DynamoDbBackend
+from mcp_tasks_server.backends.dynamodb import DynamoDbBackend, shards_for
 from mcp_tasks_server.backends.errors import VersionConflict
 from mcp_tasks_server.core.model import new_task_id
 from mcp_tasks_server.store.encryption import new_key_entry
@@ -56,19 +56,27 @@ ENCRYPTION: dict[str, dict[str, Any]] = {
 }
 
 
+# Which limits are kept: (per-owner quota, global cap). Either makes a create and
+# a finish one transaction; neither leaves plain conditional writes.
+LIMITS = {"quota-and-cap": (10, 10), "cap-only": (0, 10), "no-limits": (0, 0)}
+
+
 @pytest.mark.parametrize("encryption", list(ENCRYPTION))
-@pytest.mark.parametrize("track_active", [True, False], ids=["with-quota", "without-quota"])
+@pytest.mark.parametrize("limits", list(LIMITS))
 async def test_each_store_operation_is_one_request(
-    dynamodb_server: DynamoDbServer, clock: ManualClock, track_active: bool, encryption: str
+    dynamodb_server: DynamoDbServer, clock: ManualClock, limits: str, encryption: str
 ) -> None:
-    async with open_backend(dynamodb_server, clock, track_active=track_active) as backend:
+    quota, cap = LIMITS[limits]
+    options = {"track_active": quota > 0, "active_shards": shards_for(cap)}
+    async with open_backend(dynamodb_server, clock, **options) as backend:
         wire = WireCounter()
         await wire.attach(backend)
-        quota = 10 if track_active else 0
-        store = make_store(
-            backend, Settings(max_active_tasks_per_owner=quota, **ENCRYPTION[encryption])
+        settings = Settings(
+            max_active_tasks_per_owner=quota, max_active_tasks=cap, **ENCRYPTION[encryption]
         )
-        write = "TransactWriteItems" if track_active else "PutItem"
+        store = make_store(backend, settings)
+        tracked = quota > 0 or cap > 0
+        write = "TransactWriteItems" if tracked else "PutItem"
 
         created: list[Any] = []
 
@@ -90,9 +98,30 @@ async def test_each_store_operation_is_one_request(
             backend, wire, store.complete("alice", task.task_id, {"content": []}, known=updated[0])
         ) == [write]
         assert await cost(backend, wire, store.list("alice")) == ["Query"]
-        delete = "TransactWriteItems" if track_active else "DeleteItem"
+        delete = "TransactWriteItems" if tracked else "DeleteItem"
         assert await cost(backend, wire, backend.delete("alice", task.task_id)) == [delete]
         assert await cost(backend, wire, backend.sweep_expired()) == []
+
+
+async def test_a_lease_renewal_with_the_global_cap_on_is_one_plain_write(
+    dynamodb_server: DynamoDbServer, clock: ManualClock
+) -> None:
+    # A renewal moves the task's expiry; the cap's shards keep none, so it
+    # stays a plain PutItem and never touches the item other owners share.
+    async with open_backend(dynamodb_server, clock, track_active=False, active_shards=1) as backend:
+        wire = WireCounter()
+        await wire.attach(backend)
+        settings = Settings(max_active_tasks_per_owner=0, max_active_tasks=10, replica_id="r1")
+        store = make_store(backend, settings)
+        task = await store.create("alice", REQUEST, replica="r1")
+        clock.advance(20_000)
+        renewed: list[Any] = []
+
+        async def renew() -> None:
+            renewed.append(await store.renew_lease(task, "r1"))
+
+        assert await cost(backend, wire, renew()) == ["PutItem"]
+        assert renewed[0].expires_at_ms > task.expires_at_ms
 
 
 async def test_each_backend_operation_is_one_request(backend: DynamoDbBackend) -> None:
@@ -100,7 +129,8 @@ async def test_each_backend_operation_is_one_request(backend: DynamoDbBackend) -
     await wire.attach(backend)
     owner = "bob"
     record = StoredRecord(owner, new_task_id(backend.clock()), 1, "{}", backend.clock() + 60_000)
-    assert len(await cost(backend, wire, backend.create(record, max_active=5))) == 1
+    limits = {"max_active": 5, "max_total_active": 10_000}
+    assert len(await cost(backend, wire, backend.create(record, **limits))) == 1
     assert len(await cost(backend, wire, backend.get(owner, record.task_id))) == 1
     following = StoredRecord(owner, record.task_id, 2, '{"a":1}', record.expires_at_ms)
     assert len(await cost(backend, wire, backend.replace(following, 1))) == 1

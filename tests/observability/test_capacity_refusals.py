@@ -1,18 +1,21 @@
-"""Refusals at the replica's own limits count as capacity refusals, by limit."""
+"""Refusals at a capacity limit count as capacity refusals, by limit: the replica's
+own limits, and the global cap shared by every replica."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import anyio
 import pytest
 
+from mcp_tasks_server.backends.errors import GlobalCapReached
 from mcp_tasks_server.backends.memory import MemoryBackend
 from mcp_tasks_server.core.errors import CapacityExceeded
 from mcp_tasks_server.core.model import ToolRequest
 from mcp_tasks_server.core.owner import LOCAL
-from mcp_tasks_server.observability import AuditLog, LogIds, Observers
+from mcp_tasks_server.observability import AUDIT_LOGGER, FIELDS, AuditLog, LogIds, Observers
 from mcp_tasks_server.runtime.runner import Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
@@ -60,3 +63,33 @@ async def test_running_and_waiter_limits_count_their_refusals(otel: Recorded) ->
             release.set()
     assert refusals(otel, "running") == 1
     assert refusals(otel, "waiters") == 1
+
+
+async def test_a_create_at_the_global_cap_is_counted_and_audited_as_capacity(
+    otel: Recorded, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    settings = Settings(max_active_tasks=1, shutdown_grace_seconds=0)
+    observers = Observers(IDS, otel.telemetry, AuditLog(IDS, replica="r"))
+    store = TaskStore(
+        MemoryBackend(), settings.store_policy(), replica=settings.replica, observers=observers
+    )
+    release = anyio.Event()
+
+    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
+        await release.wait()
+        return text_result("ok")
+
+    async with Runner(store, settings) as runner:
+        service = TaskService(store, runner)
+        await service.create(LOCAL, ToolRequest(name="t"), tool)
+        with pytest.raises(GlobalCapReached):
+            await service.create(LOCAL, ToolRequest(name="t"), tool)
+        release.set()
+    assert refusals(otel, "capacity") == 1
+    assert refusals(otel, "quota") == 0
+    events = [getattr(r, FIELDS) for r in caplog.records if r.name == AUDIT_LOGGER]
+    refused = [event for event in events if event["outcome"] == "refused"]
+    assert [(event["event"], event["reason"]) for event in refused] == [
+        ("task.created", "capacity")
+    ]

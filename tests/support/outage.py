@@ -28,9 +28,15 @@ class OutageBackend(StorageBackend):
             self.refused += 1
             raise BackendUnavailable("the store cannot be reached")
 
-    async def _create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
+    async def _create(
+        self,
+        record: StoredRecord,
+        *,
+        max_active: int | None = None,
+        max_total_active: int | None = None,
+    ) -> None:
         self._reach()
-        await self.inner.create(record, max_active=max_active)
+        await self.inner.create(record, max_active=max_active, max_total_active=max_total_active)
 
     async def get(self, owner: str, task_id: str) -> StoredRecord:
         self._reach()

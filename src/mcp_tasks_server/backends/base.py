@@ -2,8 +2,8 @@
 
 A backend stores opaque records under ``(owner, task_id)`` keys and knows
 only five things about them: their version, their owner, when they expire,
-whether they are *active* (count toward the owner's quota), and when the
-lease of the replica running an active one ends. The rules of
+whether they are *active* (count toward the owner's quota and the global
+cap), and when the lease of the replica running an active one ends. The rules of
 the task lifecycle live above, in :mod:`mcp_tasks_server.store`; a backend
 never parses the record body.
 
@@ -17,7 +17,10 @@ The contract is shaped by the most constrained production store (DynamoDB):
   error, so a caller can re-validate and retry without reading again;
 * **expiry is checked on read**: an expired record is invisible to ``get``,
   ``replace``, ``delete`` and ``list`` at once, whether or not it has been
-  physically deleted yet, and it no longer counts toward the quota;
+  physically deleted yet, and it no longer counts toward the quota or the
+  global cap;
+* the **limits are checked atomically with the create**: two creates racing
+  for the last slot, on one process or on two replicas, never both win;
 * listing costs in proportion to the page, not to the owner's total;
 * ``list_orphans`` finds active records with run-out leases **across owners**
   (the orphan sweep), and ``scan`` walks every live record across owners (the
@@ -106,19 +109,30 @@ class StorageBackend(ABC):
         self.clock = clock
         self.request_count = 0
 
-    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
+    async def create(
+        self,
+        record: StoredRecord,
+        *,
+        max_active: int | None = None,
+        max_total_active: int | None = None,
+    ) -> None:
         """Store ``record`` if no live record has its key.
 
         ``record.version`` must be 1. With ``max_active``, the create also
         checks, atomically with the write, that the owner has fewer than
-        ``max_active`` active unexpired records.
+        ``max_active`` active unexpired records; with ``max_total_active``,
+        that all owners together have fewer than that (the global cap).
 
-        Raises ``RecordExists``, ``QuotaExceeded``, ``RecordTooLarge`` or
+        Raises ``RecordExists``, ``QuotaExceeded`` (the owner's quota),
+        ``GlobalCapReached`` (the global cap), ``RecordTooLarge`` or
         ``CapacityExceeded``; on any of them nothing was written.
         """
         if record.version != 1:
             raise ValueError("a created record must have version 1")
-        await self._create(record, max_active=max_active)
+        for limit in (max_active, max_total_active):
+            if limit is not None and limit < 1:
+                raise ValueError("a limit on active records must be at least 1 (None: no limit)")
+        await self._create(record, max_active=max_active, max_total_active=max_total_active)
 
     @abstractmethod
     async def get(self, owner: str, task_id: str) -> StoredRecord:
@@ -197,7 +211,9 @@ class StorageBackend(ABC):
     # above; each is one request, as its public method documents.
 
     @abstractmethod
-    async def _create(self, record: StoredRecord, *, max_active: int | None) -> None: ...
+    async def _create(
+        self, record: StoredRecord, *, max_active: int | None, max_total_active: int | None
+    ) -> None: ...
 
     @abstractmethod
     async def _replace(self, record: StoredRecord, expected_version: int) -> None: ...

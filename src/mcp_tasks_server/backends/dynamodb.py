@@ -5,31 +5,40 @@ consistent, so any replica can answer for any task the moment a write is
 acknowledged. This module holds the contract operations and how each
 explains a refused condition; the client and its request discipline are in
 :mod:`.dynamodb_client`, the requests themselves in :mod:`.dynamodb_requests`,
-the item layout in :mod:`.dynamodb_items`, the error translation in
+the item layout in :mod:`.dynamodb_items`, the counts of active tasks each
+write keeps up to date in :mod:`.dynamodb_active`, the error translation in
 :mod:`.dynamodb_errors`, the design in ``docs/dynamodb.md``.
 
 **Expiry** is exact to the millisecond: conditions and filters compare
 ``expires_at_ms`` with the injected clock, because DynamoDB's TTL deletes
 lazily (sometimes days late) and must never decide what a client sees.
 
-**The quota** must be checked atomically with the create, or two replicas
-could both take an owner's last slot. A per-owner ``ACTIVE`` item is that
-check: a create is one ``TransactWriteItems`` that adds the task id to a
-string set on condition ``size(ids) < max`` and puts the task on condition
-that no live task has its key. (A string set, unlike a map, needs no
-initialisation: ``ADD`` creates it, and ``size`` is the exact count.) A task
-leaves the set in the same transaction that makes it inactive. A task that
-expired while active stays in the set until a create finds the quota full;
-that refusal carries the ``ACTIVE`` item (``ALL_OLD``), so one more write
-drops the expired entries and the create is retried once. Only that rare
-path costs extra requests. Without a quota (``track_active=False``) there is
-no ``ACTIVE`` item and every write is a plain conditional write.
+**The quota and the global cap** must be checked atomically with the
+create, or two replicas could both take the last slot. Each is a string set
+(the owner's ``ACTIVE`` item; one of the global cap's shards, see
+:mod:`.dynamodb_active`): a create is one ``TransactWriteItems`` that adds
+the task to each set on condition ``size(ids) < max`` and puts the task on
+condition that no live task has its key. (A string set, unlike a map, needs
+no initialisation: ``ADD`` creates it, and ``size`` is the exact count.) A
+task leaves the sets in the same transaction that makes it inactive. A task
+that expired while active stays in them until a create finds one full; that
+refusal carries the full item (``ALL_OLD``): the owner's item names the
+expired entries itself, and one more write drops them; a shard's entries
+name their tasks, which one ``BatchGetItem`` reads to drop those missing,
+finished or expired. Then the create is retried once. Only that rare path
+costs extra requests (and a shard found full of live tasks is not read again
+for :data:`REPAIR_INTERVAL_MS`, or until the first of them expires). Without
+either (``track_active=False, active_shards=0``) every write is a plain
+conditional write.
 
 **Retries are idempotent.** botocore retries throttling and transient errors
 itself, with bounded attempts and timeouts. A transaction carries a client
 request token, and a conditional write refused because our own record is
 already in place counts as done, so a retried request never duplicates a task.
 """
+
+# long: the contract operations and how each explains a refused condition; the two
+# limits' repairs (a full quota item, a full shard) belong with the refusals they answer.
 
 from __future__ import annotations
 
@@ -45,6 +54,14 @@ from mcp_tasks_server.backends.base import (
     StoredRecord,
     encode_cursor,
 )
+from mcp_tasks_server.backends.dynamodb_active import (
+    MAX_TOTAL_ACTIVE,
+    MAX_TRACKED_ACTIVE,
+    SHARD_ENTRIES,
+    ActiveCounting,
+    EntryWrites,
+    shards_for,
+)
 from mcp_tasks_server.backends.dynamodb_client import DynamoDbConnection, RetryMode
 from mcp_tasks_server.backends.dynamodb_errors import (
     AccessDenied,
@@ -56,7 +73,7 @@ from mcp_tasks_server.backends.dynamodb_errors import (
 from mcp_tasks_server.backends.dynamodb_items import (
     TASK_PREFIX,
     Item,
-    active_update,
+    dead_entries,
     decode_item,
     encode_item,
     expired_entries,
@@ -65,20 +82,24 @@ from mcp_tasks_server.backends.dynamodb_items import (
     number,
     owner_of,
     prune_update,
+    shard_prune,
     task_key,
 )
 from mcp_tasks_server.backends.dynamodb_requests import (
     create_put,
     delete_live,
     encode_scan_cursor,
+    entry_reads,
     owner_query,
     replace_put,
     same_quota_entry,
     stale_scan,
+    still_active,
     task_scan,
 )
 from mcp_tasks_server.backends.errors import (
     BackendUnavailable,
+    GlobalCapReached,
     QuotaExceeded,
     RecordExists,
     RecordNotFound,
@@ -88,15 +109,24 @@ from mcp_tasks_server.backends.errors import (
 from mcp_tasks_server.core.model import now_ms
 from mcp_tasks_server.observability.telemetry import NOOP_TELEMETRY, Telemetry
 
-__all__ = ["AccessDenied", "DynamoDbBackend", "DynamoDbError", "TableNotFound"]
+__all__ = [
+    "MAX_TOTAL_ACTIVE",
+    "MAX_TRACKED_ACTIVE",
+    "AccessDenied",
+    "DynamoDbBackend",
+    "DynamoDbError",
+    "TableNotFound",
+    "shards_for",
+]
 
 logger = logging.getLogger(__name__)
 
 DYNAMODB_ITEM_LIMIT = 409_600
 """DynamoDB's own item size limit (400 KB), attribute names included."""
 
-MAX_TRACKED_ACTIVE = 4_000
-"""The largest quota one ``ACTIVE`` item holds (about 82 bytes an entry)."""
+REPAIR_INTERVAL_MS = 5_000
+"""How long a shard found full of live tasks is not read again (unless one of them expires
+sooner): at the cap, every refused create would otherwise read a whole shard."""
 
 
 class DynamoDbBackend(DynamoDbConnection):
@@ -107,9 +137,12 @@ class DynamoDbBackend(DynamoDbConnection):
     or by using the backend as ``async with`` (see :class:`DynamoDbConnection`).
 
     ``track_active`` keeps the per-owner ``ACTIVE`` item that makes the quota
-    atomic; ``create(..., max_active=...)`` needs it. Turn it off only when no
-    quota is enforced: creates and terminal transitions then become plain
-    writes instead of transactions.
+    atomic; ``create(..., max_active=...)`` needs it. ``active_shards`` keeps
+    the global count in that many shards; ``create(..., max_total_active=N)``
+    needs ``shards_for(N)`` of them, and every replica on the table must use
+    the same number (the default suits the default cap, 10,000). Turn both off
+    only when neither limit is enforced: creates and terminal transitions then
+    become plain writes instead of transactions.
     """
 
     name = "dynamodb"
@@ -128,6 +161,7 @@ class DynamoDbBackend(DynamoDbConnection):
         retry_mode: RetryMode = "standard",
         max_item_bytes: int = 358_400,
         track_active: bool = True,
+        active_shards: int = shards_for(10_000),
         clock: Clock = now_ms,
         telemetry: Telemetry = NOOP_TELEMETRY,
     ) -> None:
@@ -146,38 +180,45 @@ class DynamoDbBackend(DynamoDbConnection):
             clock=clock,
             telemetry=telemetry,
         )
+        if active_shards < 0:
+            raise ValueError("active_shards must be 0 (no global count) or more")
         self.track_active = track_active
+        self.active_shards = active_shards
+        self._counting = ActiveCounting(table, track_active, active_shards)
+        self._shard_read_after: dict[int, int] = {}  # shard -> when a repair may read it again
 
     # ------------------------------------------------------------ operations
 
-    async def _create(self, record: StoredRecord, *, max_active: int | None) -> None:
-        if max_active is not None and not self.track_active:
-            raise ValueError("a quota needs a DynamoDbBackend built with track_active=True")
-        if max_active is not None and not 0 < max_active <= MAX_TRACKED_ACTIVE:
-            raise ValueError(f"max_active must be between 1 and {MAX_TRACKED_ACTIVE}")
+    async def _create(
+        self, record: StoredRecord, *, max_active: int | None, max_total_active: int | None
+    ) -> None:
+        self._counting.check_limits(max_active, max_total_active)
         item, size = self._encode(record)
         put = create_put(self.table, item, self.clock())
-        if not (self.track_active and record.active):
+        entries = self._counting.additions(
+            record, max_active=max_active, max_total_active=max_total_active
+        )
+        if not entries.actions:
             try:
                 await self._send("PutItem", put, size)
             except ClientError as exc:
                 if not is_write(old_item(exc), item["w"]["S"]):
                     raise RecordExists(record.task_id) from None
             return
-        add = active_update(self.table, record, add=True, max_active=max_active)
         for retry in (False, True):
             try:
-                await self._transact([{"Put": put}, {"Update": add}], size)
+                await self._transact([{"Put": put}, *entries.actions], size)
                 return
             except TransactionCancelled as cancelled:
                 if cancelled.failed(0):
                     if is_write(cancelled.item(0), item["w"]["S"]):
                         return  # a retried create that had landed
                     raise RecordExists(record.task_id) from None
-                if retry or not await self._prune_expired(record.owner, cancelled.item(1)):
-                    raise QuotaExceeded(
-                        f"At most {max_active} unfinished tasks are allowed per owner"
-                    ) from None
+                refusal, freed = await self._make_room(
+                    record, entries, cancelled, max_active, max_total_active
+                )
+                if retry or not freed:
+                    raise refusal from None
             put["ExpressionAttributeValues"] = {":now": number(self.clock())}
 
     async def get(self, owner: str, task_id: str) -> StoredRecord:
@@ -196,24 +237,33 @@ class DynamoDbBackend(DynamoDbConnection):
     async def _replace(self, record: StoredRecord, expected_version: int) -> None:
         item, size = self._encode(record)
         put = replace_put(self.table, item, expected_version, self.clock())
-        if self.track_active and not record.active:
-            await self._replace_in_transaction(record, expected_version, put, size)
+        if self._counting.on and not record.active:
+            entries = self._counting.changes(record)
+            await self._replace_in_transaction(record, expected_version, put, size, entries)
             return
-        # With a quota, the plain write is refused if the quota entry must
-        # change too; the transaction below then rewrites the entry as well.
-        plain = same_quota_entry(put, record.expires_at_ms) if self.track_active else put
+        # With counts kept, the plain write is refused if an entry must change
+        # too; the transaction below then rewrites the entries as well.
+        plain = put
+        if self.track_active:
+            plain = same_quota_entry(put, record.expires_at_ms)
+        elif self.active_shards:
+            plain = still_active(put)
         try:
             await self._send("PutItem", plain, size)
         except ClientError as exc:
-            if self._landed(record, expected_version, old_item(exc), item):
+            old = old_item(exc)
+            if self._landed(record, expected_version, old, item):
                 return
-            if not self.track_active:
+            if not self._counting.on:
                 raise BackendUnavailable("DynamoDB refused a write; try again") from None
-            await self._replace_in_transaction(record, expected_version, put, size)
+            # Live at the expected version: the refusal shows whether it was active.
+            was_active = old is not None and self._decode(record.owner, old).active
+            entries = self._counting.changes(record, shard_too=not was_active)
+            await self._replace_in_transaction(record, expected_version, put, size, entries)
 
     async def delete(self, owner: str, task_id: str) -> bool:
         key = task_key(owner, task_id)
-        if not self.track_active:
+        if not self._counting.on:
             response = await self._send(
                 "DeleteItem", {"TableName": self.table, "Key": key, "ReturnValues": "ALL_OLD"}
             )
@@ -221,11 +271,10 @@ class DynamoDbBackend(DynamoDbConnection):
             return bool(old) and not self._decode(owner, old).is_expired(self.clock())
         delete = delete_live(self.table, key, self.clock())
         gone = StoredRecord(owner, task_id, 0, "", active=False)
-        remove = active_update(self.table, gone, add=False)
         try:
-            await self._transact([{"Delete": delete}, {"Update": remove}], 0)
+            await self._transact([{"Delete": delete}, *self._counting.changes(gone).actions], 0)
         except TransactionCancelled:
-            return False  # no live task; an expired one's quota entry is pruned later
+            return False  # no live task; an expired one's entries are dropped later
         return True
 
     async def _list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
@@ -280,6 +329,28 @@ class DynamoDbBackend(DynamoDbConnection):
 
     # ------------------------------------------------------------ internals
 
+    async def _make_room(
+        self,
+        record: StoredRecord,
+        entries: EntryWrites,
+        cancelled: TransactionCancelled,
+        max_active: int | None,
+        max_total_active: int | None,
+    ) -> tuple[QuotaExceeded, bool]:
+        """The limit that refused a create, and whether dropping stale entries freed a slot.
+
+        The owner's quota is looked at first: while it is full, freeing a
+        slot in the shard would not help.
+        """
+        if entries.owner is not None and cancelled.failed(1):
+            refusal = QuotaExceeded(f"At most {max_active} unfinished tasks are allowed per owner")
+            return refusal, await self._prune_expired(record.owner, cancelled.item(1))
+        at = entries.shard_position
+        if entries.shard is not None and max_total_active is not None and cancelled.failed(at):
+            refusal = GlobalCapReached(max_total_active, partial=self.active_shards > 1)
+            return refusal, await self._repair_shard(entries.shard_index, cancelled.item(at))
+        raise BackendUnavailable("DynamoDB refused a write; try again")
+
     async def _prune_expired(self, owner: str, active: Item | None) -> bool:
         """Drop quota entries whose task has expired. True if any were dropped."""
         expired = expired_entries(active or {}, self.clock())
@@ -289,12 +360,38 @@ class DynamoDbBackend(DynamoDbConnection):
         logger.debug("dropped %d expired entries from a quota item", len(expired))
         return True
 
+    async def _repair_shard(self, shard: int, found: Item | None) -> bool:
+        """Drop a full shard's entries whose task is missing, finished or expired.
+
+        The entries come with the refusal; their tasks cost one strongly
+        consistent ``BatchGetItem``. True if any entry was dropped.
+        """
+        now = self.clock()
+        entries = sorted((found or {}).get("ids", {}).get("SS", ()))[:SHARD_ENTRIES]
+        if not entries or now < self._shard_read_after.get(shard, 0):
+            return False
+        response = await self._send("BatchGetItem", entry_reads(self.table, entries))
+        read = response.get("Responses", {}).get(self.table, [])
+        unread = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+        dead, earliest = dead_entries(entries, read, unread, now)
+        if not dead:
+            later = now + REPAIR_INTERVAL_MS
+            self._shard_read_after[shard] = later if earliest is None else min(earliest, later)
+            return False
+        await self._send("UpdateItem", shard_prune(self.table, shard, dead))
+        logger.debug("dropped %d stale entries from a shard of the global cap", len(dead))
+        return True
+
     async def _replace_in_transaction(
-        self, record: StoredRecord, expected: int, put: dict[str, Any], size: int
+        self,
+        record: StoredRecord,
+        expected: int,
+        put: dict[str, Any],
+        size: int,
+        entries: EntryWrites,
     ) -> None:
-        entry = active_update(self.table, record, add=record.active)
         try:
-            await self._transact([{"Put": put}, {"Update": entry}], size)
+            await self._transact([{"Put": put}, *entries.actions], size)
         except TransactionCancelled as cancelled:
             if not self._landed(record, expected, cancelled.item(0), put["Item"]):
                 raise BackendUnavailable("DynamoDB refused a write; try again") from None

@@ -47,6 +47,7 @@ RetryMode = Literal["standard", "adaptive"]
 _CONFLICT_RETRIES = 8
 _METHODS = {
     "GetItem": "get_item",
+    "BatchGetItem": "batch_get_item",
     "PutItem": "put_item",
     "UpdateItem": "update_item",
     "DeleteItem": "delete_item",

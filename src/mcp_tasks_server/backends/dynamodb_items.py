@@ -1,6 +1,6 @@
 """The DynamoDB item layout: how records map onto one table's items.
 
-One table, two kinds of item, both in the owner's partition:
+One table, three kinds of item; the first two in the owner's partition:
 
 =================  ===================  ==========================================
 ``PK``             ``SK``               attributes
@@ -17,11 +17,16 @@ One table, two kinds of item, both in the owner's partition:
 ``OWNER#<owner>``  ``ACTIVE``           ``ids`` SS (the owner's active task ids)
                                         and ``x#<task id>`` N (the expiry in ms
                                         of each active task that has one)
+``ACTIVE#<n>``     ``ACTIVE``           ``ids`` SS: one shard of the global cap,
+                                        an entry ``<task id> <task's PK>`` per
+                                        active task whose id hashes to shard
+                                        ``n`` (see :mod:`.dynamodb_active`)
 =================  ===================  ==========================================
 
 Task ids sort by creation time, so ``TASK#`` keys in descending order are
-newest first, and ``begins_with(SK, "TASK#")`` keeps the ``ACTIVE`` item out
-of listings. An owner longer than 1 KB is keyed by its SHA-256
+newest first, and ``begins_with(SK, "TASK#")`` keeps the ``ACTIVE`` items out
+of listings (and a shard, which has no ``active`` attribute, out of the
+orphan Scan). An owner longer than 1 KB is keyed by its SHA-256
 (``OWNERH#<hex>``) to stay inside DynamoDB's 2 KB partition-key limit; such a
 task item also carries the owner in ``o`` S, so the orphan sweep (a Scan,
 which sees items without knowing their owner) can name it.
@@ -48,8 +53,10 @@ __all__ = [
     "Item",
     "active_key",
     "active_update",
+    "dead_entries",
     "decode_item",
     "encode_item",
+    "entry_key",
     "expired_entries",
     "is_write",
     "item_size",
@@ -58,6 +65,11 @@ __all__ = [
     "owner_of",
     "partition_key",
     "prune_update",
+    "shard_entry",
+    "shard_key",
+    "shard_of",
+    "shard_prune",
+    "shard_update",
     "task_key",
 ]
 
@@ -73,6 +85,8 @@ LIVE = "(attribute_not_exists(#e) OR #e > :now)"
 _LONG_OWNER_BYTES = 1_024
 _OWNER_PREFIX = "OWNER#"
 _HASHED_PREFIX = "OWNERH#"
+_SHARD_PREFIX = "ACTIVE#"  # no owner's partition key starts so
+_CAPPED = "attribute_not_exists(ids) OR size(ids) < :max"
 
 
 def number(value: int) -> dict[str, str]:
@@ -100,6 +114,28 @@ def task_key(owner: str, task_id: str) -> Item:
 
 def active_key(owner: str) -> Item:
     return {"PK": {"S": partition_key(owner)}, "SK": {"S": ACTIVE_SK}}
+
+
+def shard_key(shard: int) -> Item:
+    return {"PK": {"S": f"{_SHARD_PREFIX}{shard}"}, "SK": {"S": ACTIVE_SK}}
+
+
+def shard_of(task_id: str, shards: int) -> int:
+    """The shard that counts ``task_id``: a hash of the id alone, so any replica
+    finishing the task knows which shard to update without a read."""
+    digest = hashlib.sha256(task_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def shard_entry(record: StoredRecord) -> str:
+    """A task's entry in its shard: its id and partition key, all a repair needs to read it."""
+    return f"{record.task_id} {partition_key(record.owner)}"
+
+
+def entry_key(entry: str) -> Item:
+    """The key of the task item a shard entry names."""
+    task_id, _, partition = entry.partition(" ")
+    return {"PK": {"S": partition}, "SK": {"S": TASK_PREFIX + task_id}}
 
 
 def encode_item(record: StoredRecord) -> Item:
@@ -186,9 +222,37 @@ def active_update(
         "ExpressionAttributeNames": {"#x": "x#" + record.task_id},
         "ExpressionAttributeValues": values,
     }
-    if max_active is not None:
-        update["ConditionExpression"] = "attribute_not_exists(ids) OR size(ids) < :max"
-        values[":max"] = number(max_active)
+    return _capped(update, max_active)
+
+
+def shard_update(
+    table: str, record: StoredRecord, shard: int, *, add: bool, capacity: int | None = None
+) -> dict[str, Any]:
+    """The update that adds a task's entry to its shard (with ``capacity``, only while
+    the shard holds fewer entries) or removes it.
+
+    No expiry is kept here, unlike the ``ACTIVE`` item: a lease renewal moves
+    a running task's expiry, and keeping it here would make every renewal a
+    transaction on a shard that other owners' tasks share.
+    """
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": shard_key(shard),
+        "UpdateExpression": ("ADD" if add else "DELETE") + " ids :entry",
+        "ExpressionAttributeValues": {":entry": {"SS": [shard_entry(record)]}},
+    }
+    return _capped(update, capacity)
+
+
+def _capped(update: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """``update``, only while its set holds fewer than ``limit`` members.
+
+    A refusal returns the item (``ALL_OLD``), so the stale members can be
+    found without another read.
+    """
+    if limit is not None:
+        update["ConditionExpression"] = _CAPPED
+        update["ExpressionAttributeValues"][":max"] = number(limit)
         update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return update
 
@@ -205,13 +269,60 @@ def expired_entries(active: Item, now_ms: int, *, limit: int = 100) -> list[str]
     return expired
 
 
+def dead_entries(
+    entries: list[str], found: list[Item], unread: list[Item], now_ms: int
+) -> tuple[list[str], int | None]:
+    """The shard entries whose task is missing, finished or expired, read from ``found``
+    (the task items), and the earliest expiry among the others (None: none expires).
+
+    Each of the three is final for a task the store wrote (ids are never reused,
+    a finished task never changes, an expired one cannot be written), so
+    dropping its entry can never uncount a task that is active. An entry whose
+    item was not read (``unread``: BatchGetItem's unprocessed keys) counts as alive.
+    """
+    items = {(item["PK"]["S"], item["SK"]["S"]): item for item in found}
+    skipped = {(key["PK"]["S"], key["SK"]["S"]) for key in unread}
+    dead: list[str] = []
+    earliest: int | None = None
+    for entry in entries:
+        key = entry_key(entry)
+        where = (key["PK"]["S"], key["SK"]["S"])
+        if where in skipped:
+            continue
+        item = items.get(where)
+        if item is None or item.get("active", {}).get("BOOL") is False:
+            dead.append(entry)
+            continue
+        expiry = int(item["expires_at_ms"]["N"]) if "expires_at_ms" in item else None
+        if expiry is not None and expiry <= now_ms:
+            dead.append(entry)
+        elif expiry is not None:
+            earliest = expiry if earliest is None else min(earliest, expiry)
+    return dead, earliest
+
+
 def prune_update(table: str, owner: str, task_ids: list[str]) -> dict[str, Any]:
     """The ``ACTIVE`` item update that drops the entries of ``task_ids``."""
     names = {f"#x{index}": "x#" + task_id for index, task_id in enumerate(task_ids)}
-    return {
+    return _removal(table, active_key(owner), task_ids, names)
+
+
+def shard_prune(table: str, shard: int, entries: list[str]) -> dict[str, Any]:
+    """The shard update that drops ``entries``."""
+    return _removal(table, shard_key(shard), entries)
+
+
+def _removal(
+    table: str, key: Item, members: list[str], names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Drop ``members`` from the set ``ids`` of the item at ``key``, and attributes ``names``."""
+    update: dict[str, Any] = {
         "TableName": table,
-        "Key": active_key(owner),
-        "UpdateExpression": "DELETE ids :ids REMOVE " + ", ".join(names),
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": {":ids": {"SS": task_ids}},
+        "Key": key,
+        "UpdateExpression": "DELETE ids :ids",
+        "ExpressionAttributeValues": {":ids": {"SS": members}},
     }
+    if names:
+        update["UpdateExpression"] += " REMOVE " + ", ".join(names)
+        update["ExpressionAttributeNames"] = names
+    return update

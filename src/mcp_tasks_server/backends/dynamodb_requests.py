@@ -31,6 +31,7 @@ from mcp_tasks_server.backends.dynamodb_items import (
     LIVE,
     TASK_PREFIX,
     Item,
+    entry_key,
     number,
     partition_key,
     task_key,
@@ -41,10 +42,12 @@ __all__ = [
     "decode_scan_cursor",
     "delete_live",
     "encode_scan_cursor",
+    "entry_reads",
     "owner_query",
     "replace_put",
     "same_quota_entry",
     "stale_scan",
+    "still_active",
     "task_scan",
 ]
 
@@ -76,6 +79,21 @@ def replace_put(table: str, item: Item, expected_version: int, now_ms: int) -> d
     }
 
 
+def still_active(put: dict[str, Any]) -> dict[str, Any]:
+    """``put`` of an active task, also on condition that the task was active already.
+
+    A plain write keeps the task's shard entry (the global cap) true only
+    then; otherwise this condition fails and the backend adds the entry in a
+    transaction instead. A lease renewal passes it: the shard keeps no expiry.
+    """
+    return {
+        **put,
+        "ConditionExpression": f"{put['ConditionExpression']} AND #a = :true",
+        "ExpressionAttributeNames": {**put["ExpressionAttributeNames"], "#a": "active"},
+        "ExpressionAttributeValues": {**put["ExpressionAttributeValues"], ":true": {"BOOL": True}},
+    }
+
+
 def same_quota_entry(put: dict[str, Any], expires_at_ms: int | None) -> dict[str, Any]:
     """``put``, also on condition that the task's quota entry needs no change.
 
@@ -83,15 +101,15 @@ def same_quota_entry(put: dict[str, Any], expires_at_ms: int | None) -> dict[str
     active already, with the same expiry; otherwise this condition fails and
     the backend rewrites the entry in a transaction instead.
     """
+    active = still_active(put)
     same_expiry = "attribute_not_exists(#e)"
-    extra: dict[str, Any] = {":true": {"BOOL": True}}
+    extra: dict[str, Any] = {}
     if expires_at_ms is not None:
         same_expiry, extra[":expiry"] = "#e = :expiry", number(expires_at_ms)
     return {
-        **put,
-        "ConditionExpression": f"{put['ConditionExpression']} AND #a = :true AND " + same_expiry,
-        "ExpressionAttributeNames": {**put["ExpressionAttributeNames"], "#a": "active"},
-        "ExpressionAttributeValues": {**put["ExpressionAttributeValues"], **extra},
+        **active,
+        "ConditionExpression": f"{active['ConditionExpression']} AND {same_expiry}",
+        "ExpressionAttributeValues": {**active["ExpressionAttributeValues"], **extra},
     }
 
 
@@ -103,6 +121,21 @@ def delete_live(table: str, key: Item, now_ms: int) -> dict[str, Any]:
         "ConditionExpression": f"attribute_exists(PK) AND {LIVE}",
         "ExpressionAttributeNames": {"#e": "expires_at_ms"},
         "ExpressionAttributeValues": {":now": number(now_ms)},
+    }
+
+
+def entry_reads(table: str, entries: list[str]) -> dict[str, Any]:
+    """One ``BatchGetItem`` of the tasks that shard entries name (at most 100), strongly
+    consistent, projected to what tells whether each still counts."""
+    return {
+        "RequestItems": {
+            table: {
+                "Keys": [entry_key(entry) for entry in entries],
+                "ConsistentRead": True,
+                "ProjectionExpression": "PK, SK, #a, #e",
+                "ExpressionAttributeNames": {"#a": "active", "#e": "expires_at_ms"},
+            }
+        }
     }
 
 

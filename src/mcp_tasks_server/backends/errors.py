@@ -18,6 +18,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "CapacityExceeded",
+    "GlobalCapReached",
     "InvalidCursor",
     "QuotaExceeded",
     "RecordExists",
@@ -84,6 +85,21 @@ class QuotaExceeded(BackendError, TaskError):
     Backends enforce it atomically with the create, so two racing creates
     cannot both take the last slot.
     """
+
+
+class GlobalCapReached(QuotaExceeded):
+    """The deployment holds its limit of unfinished tasks, of all owners. Nothing was written.
+
+    A kind of ``QuotaExceeded``, so every era answers it as it answers the
+    per-owner quota. ``partial`` is True when the backend checked only part
+    of its capacity (one DynamoDB shard of several): a create with another
+    task id may still fit, and the store tries one.
+    """
+
+    def __init__(self, limit: int, *, partial: bool = False) -> None:
+        super().__init__(f"The server holds its limit of {limit} unfinished tasks; try again later")
+        self.limit = limit
+        self.partial = partial
 
 
 class InvalidCursor(BackendError, TaskError):

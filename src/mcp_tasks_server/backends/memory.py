@@ -11,8 +11,13 @@ store's size:
 
 * per owner, the task ids in sorted (= creation) order, for O(page) listing;
 * per owner, the ids of active tasks, for an exact quota check (and to find
-  active tasks whose lease ran out);
+  active tasks whose lease ran out), and their total across owners, for the
+  global cap;
 * a heap of expiry times, so a sweep costs only what it removes.
+
+The total counts expired active records too until the sweep removes them, so
+a create that finds it at the global cap sweeps first: the count it then
+compares is exact.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from mcp_tasks_server.backends.base import (
 )
 from mcp_tasks_server.backends.errors import (
     CapacityExceeded,
+    GlobalCapReached,
     QuotaExceeded,
     RecordExists,
     RecordNotFound,
@@ -60,6 +66,7 @@ class MemoryBackend(StorageBackend):
         self._records: dict[tuple[str, str], StoredRecord] = {}
         self._ids_by_owner: dict[str, list[str]] = {}
         self._active_by_owner: dict[str, set[str]] = {}
+        self._active_total = 0  # the sum of the sets' sizes above
         self._expiry_heap: list[tuple[int, str, str]] = []
 
     def __len__(self) -> int:
@@ -68,7 +75,9 @@ class MemoryBackend(StorageBackend):
 
     # ------------------------------------------------------------ operations
 
-    async def _create(self, record: StoredRecord, *, max_active: int | None) -> None:
+    async def _create(
+        self, record: StoredRecord, *, max_active: int | None, max_total_active: int | None
+    ) -> None:
         await anyio.lowlevel.checkpoint()
         self._count_request()
         now = self.clock()
@@ -82,6 +91,9 @@ class MemoryBackend(StorageBackend):
             and self._count_active(record.owner, now) >= max_active
         ):
             raise QuotaExceeded(f"At most {max_active} unfinished tasks are allowed per owner")
+        if max_total_active is not None and record.active:
+            self._check_total_active(max_total_active, now)
+        existing = self._records.get(key)  # the sweep may have removed an expired one
         if existing is None and self.max_records is not None:
             if len(self._records) >= self.max_records:
                 self._sweep(now)
@@ -177,6 +189,13 @@ class MemoryBackend(StorageBackend):
             raise RecordNotFound(task_id)
         return found
 
+    def _check_total_active(self, limit: int, now: int) -> None:
+        """``GlobalCapReached`` unless fewer than ``limit`` active records are live."""
+        if self._active_total >= limit:
+            self._sweep(now)  # expired records stop counting: remove them, then count again
+        if self._active_total >= limit:
+            raise GlobalCapReached(limit)
+
     def _count_active(self, owner: str, now: int) -> int:
         active = self._active_by_owner.get(owner)
         if not active:
@@ -194,7 +213,10 @@ class MemoryBackend(StorageBackend):
             if position == len(ids) or ids[position] != record.task_id:
                 ids.insert(position, record.task_id)
         if record.active:
-            self._active_by_owner.setdefault(record.owner, set()).add(record.task_id)
+            active = self._active_by_owner.setdefault(record.owner, set())
+            if record.task_id not in active:
+                active.add(record.task_id)
+                self._active_total += 1
         else:
             self._discard_active(record.owner, record.task_id)
         if index_expiry and record.expires_at_ms is not None:
@@ -212,8 +234,9 @@ class MemoryBackend(StorageBackend):
 
     def _discard_active(self, owner: str, task_id: str) -> None:
         active = self._active_by_owner.get(owner)
-        if active is not None:
-            active.discard(task_id)
+        if active is not None and task_id in active:
+            active.remove(task_id)
+            self._active_total -= 1
             if not active:
                 del self._active_by_owner[owner]
 

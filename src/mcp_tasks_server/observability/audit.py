@@ -103,7 +103,8 @@ class AuditLog:
         task_id: str | None = None,
     ) -> None:
         """A create, cancel or answer was refused; ``reason`` is a short code
-        (``quota``, ``capacity``, ``not_found``, ``terminal``), never client text."""
+        (``quota``, ``capacity``, ``storage``, ``running``, ``not_found``, ``terminal``),
+        never client text."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
         fields: dict[str, Any] = {

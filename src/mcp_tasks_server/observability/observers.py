@@ -64,9 +64,10 @@ class Observers:
         tool_name: str | None = None,
         task_id: str | None = None,
     ) -> None:
-        """A request refused; ``quota``, ``storage`` and ``running`` (the replica runs its
-        most tasks) count as capacity refusals."""
-        if reason in ("quota", "storage", "running"):
+        """A request refused; ``quota``, ``capacity`` (the global cap on unfinished tasks),
+        ``storage`` and ``running`` (the replica runs its most tasks) count as capacity
+        refusals."""
+        if reason in ("quota", "capacity", "storage", "running"):
             self.telemetry.capacity_refused(reason)
         self.audit.refused(event, owner=owner, reason=reason, tool_name=tool_name, task_id=task_id)
 

@@ -42,7 +42,12 @@ def build_backend(settings: Settings, *, telemetry: Telemetry = NOOP_TELEMETRY) 
 def _dynamodb_backend(settings: Settings, telemetry: Telemetry) -> StorageBackend:
     """The backend ``MCP_TASKS_DYNAMODB_*`` describe; region and credentials come from AWS."""
     try:
-        from mcp_tasks_server.backends.dynamodb import MAX_TRACKED_ACTIVE, DynamoDbBackend
+        from mcp_tasks_server.backends.dynamodb import (
+            MAX_TOTAL_ACTIVE,
+            MAX_TRACKED_ACTIVE,
+            DynamoDbBackend,
+            shards_for,
+        )
     except ImportError as exc:
         if exc.name not in {"aioboto3", "aiobotocore", "botocore", "boto3"}:
             raise
@@ -55,6 +60,12 @@ def _dynamodb_backend(settings: Settings, telemetry: Telemetry) -> StorageBacken
             f"MCP_TASKS_MAX_ACTIVE_TASKS_PER_OWNER={quota} is too large for the DynamoDB "
             f"backend, which enforces at most {MAX_TRACKED_ACTIVE} (0 disables the quota)"
         )
+    cap = settings.max_active_tasks
+    if cap > MAX_TOTAL_ACTIVE:
+        raise ConfigError(
+            f"MCP_TASKS_MAX_ACTIVE_TASKS={cap} is too large for the DynamoDB backend, which "
+            f"enforces at most {MAX_TOTAL_ACTIVE}; lower it, or set 0 for no global cap"
+        )
     return DynamoDbBackend(
         settings.dynamodb_table,
         endpoint_url=settings.dynamodb_endpoint,
@@ -65,6 +76,9 @@ def _dynamodb_backend(settings: Settings, telemetry: Telemetry) -> StorageBacken
         retry_mode=settings.dynamodb_retry_mode,
         max_item_bytes=settings.dynamodb_max_item_bytes,
         track_active=quota > 0,
+        # The cap decides the shards, and the shards where each task is counted:
+        # every replica and worker on the table must have the same cap.
+        active_shards=shards_for(cap),
         telemetry=telemetry,
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from mcp_tasks_server.backends.errors import QuotaExceeded
+from mcp_tasks_server.backends.errors import GlobalCapReached, QuotaExceeded
 from mcp_tasks_server.core.errors import (
     CapacityExceeded,
     ListingNotAllowed,
@@ -118,9 +118,11 @@ class TaskService:
                 trace_context=observers.trace_context(),
             )
         except (QuotaExceeded, StorageFull) as refusal:
-            reason = "quota" if isinstance(refusal, QuotaExceeded) else "storage"
             observers.refused(
-                AuditEvent.CREATED, owner=owner.key, reason=reason, tool_name=request.name
+                AuditEvent.CREATED,
+                owner=owner.key,
+                reason=_refusal_reason(refusal),
+                tool_name=request.name,
             )
             raise
         observers.created(record)
@@ -209,3 +211,12 @@ class TaskService:
             self.store.observers.answered(delivery.record, answers=len(delivery.accepted))
             await self.runner.publish(delivery.record)
         return delivery
+
+
+def _refusal_reason(refusal: Exception) -> str:
+    """The audit and telemetry name of the limit a create met."""
+    if isinstance(refusal, GlobalCapReached):
+        return "capacity"  # all owners' unfinished tasks, across replicas
+    if isinstance(refusal, QuotaExceeded):
+        return "quota"  # this owner's unfinished tasks
+    return "storage"  # the memory backend is full

@@ -27,6 +27,8 @@ class StorePolicy:
     poll_interval_ms: int = 1_000
     max_active_tasks_per_owner: int = 100
     """0 disables the quota."""
+    max_active_tasks: int = 10_000
+    """Unfinished tasks of all owners together (the global cap); 0 disables it."""
     list_page_size: int = 50
     max_result_bytes: int = 262_144
     max_error_bytes: int = 32_768

@@ -1,7 +1,8 @@
 """The task store: every lifecycle rule, written once, over any backend.
 
 The store owns what a backend must not know: the state machine, TTL policy,
-owner isolation, quotas, size caps and the retry discipline for races. Each
+owner isolation, quotas (per owner, and the global cap on unfinished tasks),
+size caps and the retry discipline for races. Each
 public method costs the fewest backend requests the rules allow:
 
 * ``create`` is one conditional write, answered only once it is stored;
@@ -37,7 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_tasks_server.backends.base import StorageBackend, StoredRecord
-from mcp_tasks_server.backends.errors import RecordExists, RecordNotFound, VersionConflict
+from mcp_tasks_server.backends.errors import (
+    GlobalCapReached,
+    RecordExists,
+    RecordNotFound,
+    VersionConflict,
+)
 from mcp_tasks_server.core import lifecycle
 from mcp_tasks_server.core.errors import (
     ConcurrentModification,
@@ -136,6 +142,11 @@ class TaskStore:
         from the start, in the same write. ``max_attempts`` above 1 lets an
         orphan run again (idempotent tools). ``trace_context``: the creating
         request's span.
+
+        Refused with ``QuotaExceeded`` at the owner's quota and
+        ``GlobalCapReached`` at the global cap, with nothing stored. A backend
+        that checked only part of the cap (one shard of several) gets one more
+        try with a new id, which is counted elsewhere.
         """
         if not owner:
             raise InvalidArgument("owner must not be empty")
@@ -144,8 +155,7 @@ class TaskStore:
         self.policy.check_request(request)
         ttl = self.effective_ttl_ms(ttl_ms)
         lease = self.policy.lease_ms if lease_ms is None else lease_ms
-        quota = self.policy.max_active_tasks_per_owner or None
-        for _ in range(3):  # an id collision needs 2**130 luck; retrying is still right
+        for attempt in range(3):  # an id collision needs 2**130 luck; retrying is still right
             now = self.clock()
             lease_until = None if replica is None else now + lease
             record = TaskRecord(
@@ -164,14 +174,28 @@ class TaskStore:
                 trace_context=trace_context,
                 version=1,
             )
-            stored = await self.codec.encode(record)
-            with backend_errors():
-                try:
-                    await self.backend.create(stored, max_active=quota)
-                except RecordExists:
-                    continue
-            return record
+            if await self._store_new(record, may_move=attempt == 0):
+                return record
         raise ConcurrentModification("could not allocate a unique task id")
+
+    async def _store_new(self, record: TaskRecord, *, may_move: bool) -> bool:
+        """Store a new record under both limits. False when another id may succeed: a
+        collision, or (if ``may_move``) a refusal by one full shard of several."""
+        stored = await self.codec.encode(record)
+        with backend_errors():
+            try:
+                await self.backend.create(
+                    stored,
+                    max_active=self.policy.max_active_tasks_per_owner or None,
+                    max_total_active=self.policy.max_active_tasks or None,
+                )
+            except RecordExists:
+                return False
+            except GlobalCapReached as full:
+                if not (may_move and full.partial):
+                    raise
+                return False
+        return True
 
     async def get(self, owner: str, task_id: str) -> TaskRecord:
         """The task as stored now. One strongly consistent read."""
