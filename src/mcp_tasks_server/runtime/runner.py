@@ -177,6 +177,27 @@ class Runner:
         self.observers.settled(record)
         await self.publish(record)
 
+    def spawn(self, job: Callable[[], Awaitable[None]], *, name: str) -> bool:
+        """Run ``job`` in the background for as long as the runner runs; False if it does not.
+
+        For housekeeping no request should wait for (the tasks of an HTTP
+        session that ended, cancelled). The runner's exit cancels a job that
+        is still going, and an error a job raises is logged here, so it can
+        never take the runner's task group (and every running tool) down.
+        """
+        group = self._group
+        if group is None or not self._accepting:
+            return False
+
+        async def guarded() -> None:
+            try:
+                await job()
+            except Exception:
+                logger.exception("background job %r failed", name)
+
+        group.start_soon(guarded, name=name)
+        return True
+
     def reserve(self) -> None:
         """Hold a place for one more task, or raise ``CapacityExceeded``; see :meth:`release`."""
         if len(self._running) + self._reserved >= (limit := self.settings.max_running_tasks):

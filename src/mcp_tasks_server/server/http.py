@@ -13,6 +13,11 @@ the answer beyond a status. ``/readyz`` is 200 while the replica accepts
 tasks and its backend answers one cheap read (cached for 1.5 s), 503 while
 the backend is unreachable and from the moment a SIGTERM arrives.
 
+**Sessions.** A stateful session that ends (DELETE, idle timeout, crash)
+takes its unfinished tasks with it: without authentication they belong to
+the session, and nobody can reach them afterwards
+(:mod:`mcp_tasks_server.protocol.sessions`).
+
 **Draining.** uvicorn stops accepting connections as soon as it gets a
 signal, so a load balancer would only learn of the shutdown from refused
 connections. With ``MCP_TASKS_DRAIN_SECONDS``, the first SIGTERM (or
@@ -96,7 +101,8 @@ def http_app(
     """The streamable HTTP app for ``server`` (a fresh one each call: each runs once).
 
     Task polls are answered as JSON (:mod:`mcp_tasks_server.server.poll_responses`).
-    The probes join it when ``server`` has tasks installed.
+    When ``server`` has tasks installed, the probes join it, and (stateful)
+    each session's unfinished tasks are cancelled when the session ends.
     """
     app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
@@ -109,6 +115,9 @@ def http_app(
     )
     tasks = installed_tasks(server)
     if tasks is not None:
+        if not settings.stateless:
+            # A session's tasks end with it: nobody could reach them afterwards.
+            tasks.follow_sessions(server.session_manager)
 
         async def ready() -> bool:
             return tasks.runner.accepting and await ping(tasks.backend)

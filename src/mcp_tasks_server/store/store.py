@@ -309,7 +309,7 @@ class TaskStore:
         owner: str,
         task_id: str,
         *,
-        status_message: str | None = "Cancelled by request",
+        status_message: str | None = lifecycle.CANCELLED_MESSAGE,
         known: TaskRecord | None = None,
     ) -> TaskRecord:
         """Move the task to ``cancelled``. A finished task raises ``TaskTerminal``."""
