@@ -223,7 +223,7 @@ class TaskStore:
         settled = await self._change(record.owner, record.task_id, change, record)
         if settled.is_terminal and settled.error == ORPHAN_ERROR:
             self.observers.settled(settled)
-            task, replica = record.task_id, record.replica
+            task, replica = self.observers.ids.task(record.task_id), record.replica
             logger.warning("task %s failed: its replica's lease ran out (%s)", task, replica)
         return settled
 
