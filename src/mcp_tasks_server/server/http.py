@@ -47,7 +47,7 @@ from mcp_tasks_server.server.probes import probe_routes
 from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store.readiness import ping
 
-__all__ = ["http_app", "is_loopback", "serve_http", "transport_security"]
+__all__ = ["http_app", "is_loopback", "serve_http", "transport_security", "uvicorn_config"]
 
 # One logger for the whole reference server, so operators filter on one name.
 logger = logging.getLogger("mcp_tasks_server.server")
@@ -153,11 +153,9 @@ class _DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
-    """Serve ``server`` over streamable HTTP with uvicorn until interrupted."""
-    drain = Drain()
-    app = http_app(server, settings, drain=drain)
-    config = uvicorn.Config(
+def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    """How the reference server runs ``app`` under uvicorn: its logging, limits and shutdown."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -165,8 +163,18 @@ async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
         log_config=None,  # uvicorn logs through the root logger, as JSON on stderr
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=5,
-        limit_concurrency=settings.http_limit_concurrency,  # beyond it: 503, never a hang
+        # uvicorn answers 503 at once, never a hang, to a request that arrives
+        # when this many connections are open (its own included) or this many
+        # requests are in flight.
+        limit_concurrency=settings.http_limit_concurrency,
     )
+
+
+async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
+    """Serve ``server`` over streamable HTTP with uvicorn until interrupted."""
+    drain = Drain()
+    app = http_app(server, settings, drain=drain)
+    config = uvicorn_config(app, settings)
     logger.info(
         "serving streamable HTTP on %s:%s%s (%s)",
         settings.host,
