@@ -313,13 +313,13 @@ class Settings(BaseSettings):
     """HTTP: comma-separated browser ``Origin`` values accepted besides loopback."""
 
     http_limit_concurrency: int = Field(default=1_000, ge=1)
-    """HTTP: most connections and requests served at once; uvicorn answers 503 beyond it."""
+    """HTTP: uvicorn answers 503 at once from this many open connections (the asking one counts)."""
 
     http_max_sessions: int = Field(default=10_000, ge=1)
     """HTTP, stateful: most sessions open at once; a new session beyond it is refused."""
 
     http_session_idle_timeout_seconds: float = Field(default=1_800.0, gt=0)
-    """HTTP, stateful: a session with no request in flight for this long is closed."""
+    """HTTP, stateful: a session with no request in flight this long is closed, as by a DELETE."""
 
     strict_headers: bool = False
     """HTTP, 2026-07-28: refuse ``tasks/*`` without an ``Mcp-Name`` header too (-32020)."""

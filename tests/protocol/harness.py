@@ -59,12 +59,20 @@ def listening_socket(port: int = 0) -> socket.socket:
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any, port: int = 0) -> AsyncIterator[int]:
+async def serve_asgi(
+    app: Any, port: int = 0, *, config: uvicorn.Config | None = None
+) -> AsyncIterator[int]:
     """Run an ASGI ``app`` under uvicorn on 127.0.0.1 until the block ends; yield its port.
 
-    ``port`` 0 (the default) binds a port the system picks.
+    ``port`` 0 (the default) binds a port the system picks. ``config`` replaces
+    the plain uvicorn configuration (e.g. the reference server's own,
+    ``mcp_tasks_server.server.http.uvicorn_config``); its host and port are
+    ignored.
     """
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    if config is None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+        )
     runner = uvicorn.Server(config)
     with listening_socket(port) as sock:
         async with anyio.create_task_group() as group:

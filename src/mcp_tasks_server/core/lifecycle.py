@@ -27,9 +27,11 @@ from mcp_tasks_server.core.errors import (
 from mcp_tasks_server.core.model import InputRequest, TaskRecord, TaskStatus
 
 __all__ = [
+    "CANCELLED_MESSAGE",
     "INTERNAL_ERROR",
     "ORPHAN_ERROR",
     "QUEUED_REPLICA",
+    "SESSION_ENDED_MESSAGE",
     "STOPPED_MESSAGE",
     "TOOL_ERROR_MESSAGE",
     "Change",
@@ -56,6 +58,15 @@ STOPPED_MESSAGE = (
     "finished; the tool may have partly run"
 )
 ORPHAN_ERROR: dict[str, Any] = {"code": INTERNAL_ERROR, "message": STOPPED_MESSAGE}
+
+CANCELLED_MESSAGE = "Cancelled by request"
+"""The status message of a task a client (or an operator) cancelled."""
+
+SESSION_ENDED_MESSAGE = (
+    "Cancelled because the HTTP session that created this task ended: no client could reach "
+    "it any more"
+)
+"""The status message of a task cancelled because its owning session ended."""
 
 QUEUED_REPLICA = "@queue"
 """The lease holder of a task waiting in a queue: no replica runs it until a worker claims it.

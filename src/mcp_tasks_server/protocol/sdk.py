@@ -2,17 +2,20 @@
 
 ``mcp`` 2.3 fixes a server's extensions, middleware and lifespan at
 construction and has no public way to add tasks afterwards, nor to ask a
-tool whether it has resolver parameters or a request which connection it
-came on. Each such seam is a function here, with the SDK version it was
-checked against. The SDK is pinned ``<2.4``; on an upgrade, this module is
-the list to re-check (``tests/protocol`` fails loudly if a seam moves).
+tool whether it has resolver parameters, a request which connection it
+came on, or the streamable HTTP session manager when a session ended. Each
+such seam is a function here, with the SDK version it was checked against.
+The SDK is pinned ``<2.4``; on an upgrade, this module is the list to
+re-check (``tests/protocol`` fails loudly if a seam moves).
 Nothing else in the package touches an SDK attribute that starts with ``_``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import ServerRequestContext
@@ -20,13 +23,17 @@ from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, Extension, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolRequestParams
+from starlette.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from mcp.server.connection import Connection
+    from mcp.server.streamable_http import StreamableHTTPServerTransport
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 __all__ = [
     "CHECKED_AGAINST",
     "UNNAMED_SERVER",
+    "SessionEnd",
     "answered_context",
     "connection_of",
     "find_tool",
@@ -34,6 +41,7 @@ __all__ = [
     "has_extension",
     "install_extension",
     "lowlevel_server",
+    "on_session_end",
     "replace_middleware",
     "resolves_before_running",
     "server_lifespan",
@@ -44,6 +52,8 @@ __all__ = [
 
 #: The ``mcp`` version every seam below was checked against.
 CHECKED_AGAINST = "2.3.0"
+
+logger = logging.getLogger(__name__)
 
 
 def lowlevel_server(server: MCPServer[Any]) -> Server[Any]:
@@ -185,3 +195,66 @@ def set_auth(server: MCPServer[Any], verifier: Any, auth: Any) -> None:
     """
     server.settings.auth = auth
     server._token_verifier = verifier  # pyright: ignore[reportPrivateUsage]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """A stateful streamable HTTP session that ended, as :func:`on_session_end` reports it."""
+
+    session_id: str
+    authenticated: bool
+    """The session was opened with a credential (its requests must present the same one)."""
+    server_stopping: bool
+    """The session ended because the session manager itself is shutting down."""
+
+
+def on_session_end(
+    manager: StreamableHTTPSessionManager, ended: Callable[[SessionEnd], None]
+) -> None:
+    """Call ``ended`` once for each established session of ``manager``, when it ends.
+
+    mcp 2.3.0 has no session-end hook. ``_discard_session`` is called however
+    a session ends (client DELETE, idle timeout, crash, the manager's
+    shutdown), sometimes twice for one session, and also for a session whose
+    opening request was refused. A session counts as established when that
+    request is answered below 400, as ``_serve_opening_request`` itself
+    decides; ``_session_owners`` holds the credential of an authenticated
+    one, and ``_task_group`` is None once the manager is shutting down. Both
+    methods are wrapped on this instance only.
+
+    ``ended`` runs synchronously inside the SDK's teardown, just before the
+    session is forgotten (so once the manager answers its id with "Session
+    not found", ``ended`` has run): it must only schedule work, never wait.
+    An error it raises is logged and swallowed, so the teardown always
+    completes.
+    """
+    established: dict[str, bool] = {}  # session id -> authenticated, until it ends
+    serve_opening_request = manager._serve_opening_request
+    discard_session = manager._discard_session
+
+    async def serve_opening(
+        http_transport: StreamableHTTPServerTransport, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        session_id = http_transport.mcp_session_id
+        authenticated = session_id in manager._session_owners
+
+        async def watch_status(message: Message) -> None:
+            opened = message["type"] == "http.response.start" and message["status"] < 400
+            if opened and session_id is not None:
+                established[session_id] = authenticated
+            await send(message)
+
+        await serve_opening_request(http_transport, scope, receive, watch_status)
+
+    async def discard(session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        authenticated = established.pop(session_id, None)
+        if authenticated is not None:
+            stopping = manager._task_group is None
+            try:
+                ended(SessionEnd(session_id, authenticated, stopping))
+            except Exception:
+                logger.exception("the session-end callback failed")
+        await discard_session(session_id, transport)
+
+    manager._serve_opening_request = serve_opening  # type: ignore[method-assign]
+    manager._discard_session = discard  # type: ignore[method-assign]

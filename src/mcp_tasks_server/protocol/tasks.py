@@ -36,7 +36,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer, authenticated_principal
@@ -55,6 +55,7 @@ from mcp_tasks_server.protocol.dispatch import TasksExtension
 from mcp_tasks_server.protocol.host import TaskHost, TaskSupport
 from mcp_tasks_server.protocol.inline_context import InlineTaskContext
 from mcp_tasks_server.protocol.installed import INSTALLED
+from mcp_tasks_server.protocol.sessions import follow_sessions
 from mcp_tasks_server.protocol.shapes import MODERN_VERSION
 from mcp_tasks_server.protocol.storage import (
     build_backend,
@@ -74,6 +75,9 @@ from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store.store import TaskStore
+
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 __all__ = ["InlineTaskContext", "TaskSupport", "TaskTool", "Tasks"]
 
@@ -259,6 +263,22 @@ class Tasks:
             stack.push_async_callback(self.store.codec.aclose)
             await stack.enter_async_context(self.runner)
             yield self
+
+    def follow_sessions(self, session_manager: StreamableHTTPSessionManager) -> None:
+        """Cancel a stateful HTTP session's unfinished tasks once the session ends.
+
+        ``session_manager`` is ``server.session_manager`` after
+        ``server.streamable_http_app()`` (stateful); the reference server's
+        HTTP app does this itself. See :mod:`mcp_tasks_server.protocol.sessions`.
+        """
+        follow_sessions(
+            session_manager,
+            self.service,
+            owner_of=lambda session_id: bind_owner(
+                session_id=session_id, digest=self._owner_digest
+            ),
+            ids=self.observers.ids,
+        )
 
     # ------------------------------------------------------------------ for adapters
 

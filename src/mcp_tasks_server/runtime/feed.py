@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import anyio
 
 from mcp_tasks_server.core.model import TaskRecord
+from mcp_tasks_server.observability.redact import LogIds
 
 __all__ = ["ChangeFeed", "Listener"]
 
@@ -35,9 +36,10 @@ class _Waiters:
 class ChangeFeed:
     """Wakes the waiters of a task and calls every listener, for changes made here."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: LogIds | None = None) -> None:
         self._changed: dict[str, _Waiters] = {}
         self._listeners: list[Listener] = []
+        self._ids = ids if ids is not None else LogIds()  # task ids are logged hashed
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -49,7 +51,7 @@ class ChangeFeed:
             try:
                 await listener(record)
             except Exception:
-                logger.exception("task listener failed for task %s", record.task_id)
+                logger.exception("task listener failed for task %s", self._ids.task(record.task_id))
 
     def wake(self, task_id: str) -> None:
         waiters = self._changed.pop(task_id, None)

@@ -68,6 +68,10 @@ class QueueExecution:
         """Send the task's message; the tool runs on whichever worker claims it."""
         return await self.enqueue(record)
 
+    def _log_id(self, record: TaskRecord) -> str:
+        """The task's id as logs show it: a keyed hash (ids are bearer credentials)."""
+        return self.store.observers.ids.task(record.task_id)
+
     async def enqueue(self, record: TaskRecord) -> TaskRecord:
         """Send one message for ``record``'s attempt; a failed send fails the task."""
         try:
@@ -77,14 +81,14 @@ class QueueExecution:
             )
             await self.queue.send(sent)
         except (QueueError, ValueError) as exc:
-            logger.error("could not queue task %s: %s", record.task_id, exc)
+            logger.error("could not queue task %s: %s", self._log_id(record), exc)
             message = f"{QUEUE_FAILURE_PREFIX}{exc}"
             error = {"code": INTERNAL_ERROR, "message": message}
             try:
                 failed = await self.store.fail(record.owner, record.task_id, error, known=record)
             except TaskError as failure:
                 # The claim timeout fails it later; the caller still learns it is queued.
-                logger.error("could not fail unqueued task %s: %s", record.task_id, failure)
+                logger.error("could not fail unqueued task %s: %s", self._log_id(record), failure)
                 return record
             await self.runner.publish(failed)
             return failed
@@ -96,7 +100,7 @@ class QueueExecution:
         queued = await self.store.apply(record, change)
         logger.warning(
             "task %s lost its replica; queued again as attempt %d of %d",
-            record.task_id,
+            self._log_id(record),
             queued.attempt,
             queued.max_attempts,
         )

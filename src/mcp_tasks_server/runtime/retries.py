@@ -34,7 +34,7 @@ def local_retry(runner: Runner, invoke_for: Callable[[TaskRecord], Invoke]) -> R
         again = await store.apply(record, change)
         logger.warning(
             "task %s lost its replica; running it again here as attempt %d of %d",
-            record.task_id,
+            store.observers.ids.task(record.task_id),
             again.attempt,
             again.max_attempts,
         )

@@ -87,7 +87,7 @@ class Runner:
         self._group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._running: dict[str, _Running] = {}
-        self.feed = ChangeFeed()
+        self.feed = ChangeFeed(self.observers.ids)
         self._accepting = False
         self._drained: anyio.Event | None = None
         self.retry: Retry | None = None
@@ -172,10 +172,31 @@ class Runner:
         try:
             record = await self.store.fail(known.owner, known.task_id, ORPHAN_ERROR, known=known)
         except TaskError as exc:
-            logger.warning("could not mark task %s as stopped: %s", known.task_id, exc)
+            logger.warning("could not mark task %s as stopped: %s", self._log_id(known), exc)
             return
         self.observers.settled(record)
         await self.publish(record)
+
+    def spawn(self, job: Callable[[], Awaitable[None]], *, name: str) -> bool:
+        """Run ``job`` in the background for as long as the runner runs; False if it does not.
+
+        For housekeeping no request should wait for (the tasks of an HTTP
+        session that ended, cancelled). The runner's exit cancels a job that
+        is still going, and an error a job raises is logged here, so it can
+        never take the runner's task group (and every running tool) down.
+        """
+        group = self._group
+        if group is None or not self._accepting:
+            return False
+
+        async def guarded() -> None:
+            try:
+                await job()
+            except Exception:
+                logger.exception("background job %r failed", name)
+
+        group.start_soon(guarded, name=name)
+        return True
 
     def reserve(self) -> None:
         """Hold a place for one more task, or raise ``CapacityExceeded``; see :meth:`release`."""
@@ -239,13 +260,17 @@ class Runner:
         except ProtocolFailure as failure:
             error = dict(failure.error)
         except Exception:
-            logger.exception("tool %r of task %s raised", context.record.request.name, task_id)
+            tool, task = context.record.request.name, self._log_id(context.record)
+            logger.exception("tool %r of task %s raised", tool, task)
             error = {"code": INTERNAL_ERROR, "message": "The tool failed unexpectedly"}
         try:
             # Still in ``_running`` while the outcome is stored: the heartbeat
             # keeps renewing the lease through a retried final write.
             if running.fence.fenced:
-                logger.warning("stopped task %s: its lease could not be renewed in time", task_id)
+                logger.warning(
+                    "stopped task %s: its lease could not be renewed in time",
+                    self._log_id(context.record),
+                )
                 await self._fail_stopped(context)
             elif running.scope.cancel_called or (result is None and error is None):
                 self.feed.wake(task_id)  # cancelled: the stored state already says so
@@ -275,7 +300,7 @@ class Runner:
             self.feed.wake(record.task_id)
             return
         except TaskError as exc:
-            logger.error("could not store the outcome of task %s: %s", record.task_id, exc)
+            logger.error("could not store the outcome of task %s: %s", self._log_id(record), exc)
             if error is None and not isinstance(exc, StorageUnavailable):
                 await self._fail_quietly(context, str(exc))  # e.g. an oversize result
             return
@@ -308,7 +333,9 @@ class Runner:
                 if not self._accepting or left <= 0:
                     raise  # shutting down (never hold the exit up), or fenced
                 logger.warning(
-                    "storing the outcome of task %s failed (%s); retrying", record.task_id, exc
+                    "storing the outcome of task %s failed (%s); retrying",
+                    self._log_id(record),
+                    exc,
                 )
                 await anyio.sleep(min(delay, left))  # a renewal meanwhile moves the fence
                 delay = min(delay * 2, 2.0)
@@ -322,7 +349,7 @@ class Runner:
                 {"code": INTERNAL_ERROR, "message": message},
             )
         except TaskError as exc:
-            logger.error("could not fail task %s: %s", record.task_id, exc)
+            logger.error("could not fail task %s: %s", self._log_id(record), exc)
             return
         await self.publish(record)
 
@@ -373,7 +400,7 @@ class Runner:
                 logger.warning(
                     "heartbeat could not read task %s (%s); it keeps running, its lease "
                     "holds until %s ms",
-                    task_id,
+                    self._log_id(known),
                     exc,
                     known.lease_expires_at_ms,
                 )
@@ -381,7 +408,8 @@ class Runner:
             if record.is_terminal or record.replica not in (None, self.replica):
                 # Cancelled or failed on another replica (or taken over): stop here.
                 if self.cancel_local(task_id):
-                    logger.info("stopped task %s: it is %s in the store", task_id, record.status)
+                    task = self._log_id(record)
+                    logger.info("stopped task %s: it is %s in the store", task, record.status)
                 return
             entry = self._running.get(task_id)
             if entry is not None:
@@ -399,11 +427,15 @@ class Runner:
                 self.cancel_local(task_id)
                 return
             except TaskError as exc:
-                logger.warning("could not renew the lease of task %s: %s", task_id, exc)
+                logger.warning("could not renew the lease of task %s: %s", self._log_id(known), exc)
                 return
             context.adopt(renewed)
             if entry is not None:
                 entry.fence.observe(renewed, self.store.clock())
+
+    def _log_id(self, record: TaskRecord) -> str:
+        """The task's id as logs show it: a keyed hash (ids are bearer credentials)."""
+        return self.observers.ids.task(record.task_id)
 
     def add_listener(self, listener: Listener) -> None:
         self.feed.add_listener(listener)

@@ -23,8 +23,10 @@ from mcp_tasks_server.core.errors import (
     ResultNotReady,
     ServerShuttingDown,
     StorageFull,
+    TaskNotFound,
+    TaskTerminal,
 )
-from mcp_tasks_server.core.lifecycle import ORPHAN_ERROR
+from mcp_tasks_server.core.lifecycle import CANCELLED_MESSAGE, ORPHAN_ERROR
 from mcp_tasks_server.core.model import TaskRecord, TaskStatus, ToolRequest
 from mcp_tasks_server.core.owner import Owner
 from mcp_tasks_server.observability.audit import AuditEvent
@@ -46,6 +48,9 @@ class TaskService:
         # Where new tasks run: this process's runner unless another execution is given.
         self.execution: Execution = execution if execution is not None else runner
         self._waiters = 0
+        # Creates in flight here, by owner key, and who waits for an owner's to settle.
+        self._creating: dict[str, int] = {}
+        self._settled: dict[str, anyio.Event] = {}
 
     async def create(
         self,
@@ -78,6 +83,7 @@ class TaskService:
                     AuditEvent.CREATED, owner=owner.key, reason="running", tool_name=request.name
                 )
                 raise
+        self._creating[owner.key] = self._creating.get(owner.key, 0) + 1
         try:
             with anyio.CancelScope(shield=True):
                 record = await self._store_and_start(
@@ -92,7 +98,22 @@ class TaskService:
         finally:
             if local:
                 self.runner.release()
+            self._create_settled(owner.key)
         return record
+
+    def _create_settled(self, owner_key: str) -> None:
+        left = self._creating[owner_key] - 1
+        if left:
+            self._creating[owner_key] = left
+            return
+        del self._creating[owner_key]
+        if (settled := self._settled.pop(owner_key, None)) is not None:
+            settled.set()
+
+    async def _creates_settled(self, owner: Owner) -> None:
+        """Return once no create of ``owner`` is in flight here (each is bounded by the store)."""
+        while owner.key in self._creating:
+            await self._settled.setdefault(owner.key, anyio.Event()).wait()
 
     async def _store_and_start(
         self,
@@ -143,7 +164,9 @@ class TaskService:
             )
         return await self.store.list(owner.key, cursor=cursor)
 
-    async def cancel(self, owner: Owner, task_id: str) -> TaskRecord:
+    async def cancel(
+        self, owner: Owner, task_id: str, *, status_message: str = CANCELLED_MESSAGE
+    ) -> TaskRecord:
         """Store ``cancelled`` (so every replica sees it at once), then stop the coroutine.
 
         Raises ``TaskTerminal`` for a finished task; each era decides whether
@@ -152,11 +175,44 @@ class TaskService:
         known = self.runner.latest_record(task_id)
         if known is not None and known.owner != owner.key:
             known = None
-        record = await self.store.cancel(owner.key, task_id, known=known)
+        record = await self.store.cancel(
+            owner.key, task_id, status_message=status_message, known=known
+        )
         self.store.observers.cancelled(record)
         self.runner.cancel_local(task_id)
         await self.runner.publish(record)
         return record
+
+    async def cancel_unfinished(self, owner: Owner, *, status_message: str) -> int:
+        """Cancel every unfinished task of ``owner``, a list page at a time; returns how many.
+
+        For an owner nobody can reach any more (a stateful HTTP session that
+        ended). Creates of that owner still in flight here are waited for
+        first: a request cancelled mid-create still stores and starts its
+        task, which must not escape. Each task goes through :meth:`cancel`,
+        so its coroutine stops wherever it runs. Each cancel is shielded: a
+        caller stopped midway (the server shutting down) never leaves a task
+        stored ``cancelled`` with its tool still running here. A task that
+        finished or expired meanwhile is skipped; any other error stops the
+        walk and is raised.
+        """
+        await self._creates_settled(owner)
+        cancelled = 0
+        cursor: str | None = None
+        while True:
+            page = await self.store.list(owner.key, cursor=cursor)
+            for record in page.records:
+                if record.is_terminal:
+                    continue
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self.cancel(owner, record.task_id, status_message=status_message)
+                    except (TaskTerminal, TaskNotFound):
+                        continue  # it finished or expired since the page was read
+                cancelled += 1
+            if page.next_cursor is None:
+                return cancelled
+            cursor = page.next_cursor
 
     async def result(self, owner: Owner, task_id: str, max_wait: float | None = None) -> TaskRecord:
         """The task once finished, waiting for it (``ResultNotReady`` after ``max_wait`` s)."""

@@ -58,6 +58,11 @@ class StoredTaskContext(TaskContext):
         return self._record.task_id
 
     @property
+    def _log_id(self) -> str:
+        """The task's id as logs show it: a keyed hash (ids are bearer credentials)."""
+        return self._host.store.observers.ids.task(self.task_id)
+
+    @property
     def record(self) -> TaskRecord:
         """The task as this context last wrote or read it."""
         return self._record
@@ -76,7 +81,7 @@ class StoredTaskContext(TaskContext):
         try:
             await self._write(status_message=message)
         except StorageUnavailable as exc:
-            logger.warning("could not store the status of task %s: %s", self.task_id, exc)
+            logger.warning("could not store the status of task %s: %s", self._log_id, exc)
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -97,7 +102,7 @@ class StoredTaskContext(TaskContext):
             except StorageUnavailable as exc:
                 # Kept for the next report: an unreachable store never ends the work.
                 self._pending_progress = self._pending_progress or pending
-                logger.warning("could not store the progress of task %s: %s", self.task_id, exc)
+                logger.warning("could not store the progress of task %s: %s", self._log_id, exc)
 
     async def request_input(
         self, requests: Mapping[str, InputRequest], *, status_message: str | None = None

@@ -157,7 +157,8 @@ class Worker:
             await self._ack(delivery)
             return Outcome.SKIPPED
         except TaskError as exc:
-            logger.warning("could not claim task %s (%s); will retry", message.task_id, exc)
+            task = self._log_id(message.task_id)
+            logger.warning("could not claim task %s (%s); will retry", task, exc)
             return Outcome.RETRY
         await self._ack(delivery)
         await self.runner.publish(claimed)
@@ -165,6 +166,10 @@ class Worker:
         waited = max(0, claimed.last_updated_at_ms - record.last_updated_at_ms) / 1000
         await self._run(claimed, deadline, waited)
         return Outcome.RAN
+
+    def _log_id(self, task_id: str) -> str:
+        """A task id as logs show it: a keyed hash (ids are bearer credentials)."""
+        return self.store.observers.ids.task(task_id)
 
     def _seconds_left(self, deadline: float | None) -> float:
         if deadline is None:
@@ -207,13 +212,17 @@ class Worker:
                 except (NotClaimable, TaskNotFound):
                     return
                 except TaskError as exc:
-                    logger.error("could not queue task %s again: %s", record.task_id, exc)
+                    logger.error(
+                        "could not queue task %s again: %s", self._log_id(record.task_id), exc
+                    )
                     return
-                logger.warning("task %s ran out of time; queued again", record.task_id)
+                logger.warning(
+                    "task %s ran out of time; queued again", self._log_id(record.task_id)
+                )
                 await self.runner.publish(queued)
                 await self._requeue.enqueue(queued)
                 return
-            logger.warning("task %s ran out of time; failing it", record.task_id)
+            logger.warning("task %s ran out of time; failing it", self._log_id(record.task_id))
             await self._fail(latest, {"code": INTERNAL_ERROR, "message": TIME_LIMIT_MESSAGE})
 
     async def _fail(self, record: TaskRecord, error: dict[str, object]) -> None:
@@ -222,7 +231,7 @@ class Worker:
         except (TaskTerminal, TaskNotFound):
             return
         except TaskError as exc:
-            logger.error("could not fail task %s: %s", record.task_id, exc)
+            logger.error("could not fail task %s: %s", self._log_id(record.task_id), exc)
             return
         await self.runner.publish(failed)
 

@@ -13,6 +13,11 @@ the answer beyond a status. ``/readyz`` is 200 while the replica accepts
 tasks and its backend answers one cheap read (cached for 1.5 s), 503 while
 the backend is unreachable and from the moment a SIGTERM arrives.
 
+**Sessions.** A stateful session that ends (DELETE, idle timeout, crash)
+takes its unfinished tasks with it: without authentication they belong to
+the session, and nobody can reach them afterwards
+(:mod:`mcp_tasks_server.protocol.sessions`).
+
 **Draining.** uvicorn stops accepting connections as soon as it gets a
 signal, so a load balancer would only learn of the shutdown from refused
 connections. With ``MCP_TASKS_DRAIN_SECONDS``, the first SIGTERM (or
@@ -42,7 +47,7 @@ from mcp_tasks_server.server.probes import probe_routes
 from mcp_tasks_server.settings import Settings
 from mcp_tasks_server.store.readiness import ping
 
-__all__ = ["http_app", "is_loopback", "serve_http", "transport_security"]
+__all__ = ["http_app", "is_loopback", "serve_http", "transport_security", "uvicorn_config"]
 
 # One logger for the whole reference server, so operators filter on one name.
 logger = logging.getLogger("mcp_tasks_server.server")
@@ -96,7 +101,8 @@ def http_app(
     """The streamable HTTP app for ``server`` (a fresh one each call: each runs once).
 
     Task polls are answered as JSON (:mod:`mcp_tasks_server.server.poll_responses`).
-    The probes join it when ``server`` has tasks installed.
+    When ``server`` has tasks installed, the probes join it, and (stateful)
+    each session's unfinished tasks are cancelled when the session ends.
     """
     app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
@@ -109,6 +115,9 @@ def http_app(
     )
     tasks = installed_tasks(server)
     if tasks is not None:
+        if not settings.stateless:
+            # A session's tasks end with it: nobody could reach them afterwards.
+            tasks.follow_sessions(server.session_manager)
 
         async def ready() -> bool:
             return tasks.runner.accepting and await ping(tasks.backend)
@@ -144,11 +153,9 @@ class _DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
-    """Serve ``server`` over streamable HTTP with uvicorn until interrupted."""
-    drain = Drain()
-    app = http_app(server, settings, drain=drain)
-    config = uvicorn.Config(
+def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    """How the reference server runs ``app`` under uvicorn: its logging, limits and shutdown."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -156,8 +163,18 @@ async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
         log_config=None,  # uvicorn logs through the root logger, as JSON on stderr
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=5,
-        limit_concurrency=settings.http_limit_concurrency,  # beyond it: 503, never a hang
+        # uvicorn answers 503 at once, never a hang, to a request that arrives
+        # when this many connections are open (its own included) or this many
+        # requests are in flight.
+        limit_concurrency=settings.http_limit_concurrency,
     )
+
+
+async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
+    """Serve ``server`` over streamable HTTP with uvicorn until interrupted."""
+    drain = Drain()
+    app = http_app(server, settings, drain=drain)
+    config = uvicorn_config(app, settings)
     logger.info(
         "serving streamable HTTP on %s:%s%s (%s)",
         settings.host,

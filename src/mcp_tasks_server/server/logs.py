@@ -54,7 +54,9 @@ def configure_logging(level: str, hash_key: bytes | None = None) -> LogIds:
     quiet_sdk_session_logs(ids)
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # Through the root handler, at the server's level, whatever uvicorn set before.
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
+        uvicorn_logger.setLevel(logging.NOTSET)
         uvicorn_logger.propagate = True
     return ids

@@ -247,7 +247,7 @@ class TaskStore:
         settled = await self._change(record.owner, record.task_id, change, record)
         if settled.is_terminal and settled.error == ORPHAN_ERROR:
             self.observers.settled(settled)
-            task, replica = record.task_id, record.replica
+            task, replica = self.observers.ids.task(record.task_id), record.replica
             logger.warning("task %s failed: its replica's lease ran out (%s)", task, replica)
         return settled
 
@@ -333,7 +333,7 @@ class TaskStore:
         owner: str,
         task_id: str,
         *,
-        status_message: str | None = "Cancelled by request",
+        status_message: str | None = lifecycle.CANCELLED_MESSAGE,
         known: TaskRecord | None = None,
     ) -> TaskRecord:
         """Move the task to ``cancelled``. A finished task raises ``TaskTerminal``."""

@@ -260,6 +260,7 @@ class ResultWait:
             response.pop("resultType", None)
             await self.host.service.deliver_input(self.owner, self.task_id, {key: response})
         except Exception as exc:  # the client refused, went away, or answered nonsense
-            logger.info("could not relay input %r of task %s: %r", key, self.task_id, exc)
+            task = self.host.service.store.observers.ids.task(self.task_id)
+            logger.info("could not relay input %r of task %s: %r", key, task, exc)
         finally:
             self.channels.relaying.discard((self.task_id, key))

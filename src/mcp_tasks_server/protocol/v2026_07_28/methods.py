@@ -102,7 +102,8 @@ async def update(host: TaskHost, ctx: ServerRequestContext[Any, Any], params: An
         raise to_mcp_error(exc) from None
     ignored = len(params.inputResponses) - len(delivery.accepted)
     if ignored:
-        logger.debug("task %s: ignored %d of the answers given", params.taskId, ignored)
+        task = host.service.store.observers.ids.task(params.taskId)
+        logger.debug("task %s: ignored %d of the answers given", task, ignored)
     return {"resultType": "complete"}
 
 
