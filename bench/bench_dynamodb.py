@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import os
 import platform
@@ -40,7 +41,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -348,13 +349,23 @@ class StubClient:
         return {"Items": [self.item] * params["Limit"]}
 
 
+class StubSession:
+    """An aioboto3 session whose every client is ``stub``."""
+
+    def __init__(self, stub: StubClient) -> None:
+        self.stub = stub
+
+    @contextlib.asynccontextmanager
+    async def client(self, *args: Any, **kwargs: Any) -> AsyncIterator[StubClient]:
+        yield self.stub
+
+
 async def client_cost(calls: int) -> dict[str, dict[str, float]]:
     """Microseconds of client-side Python per call, with DynamoDB and botocore stubbed out."""
     stub = StubClient(encode_item(fresh_record("owner")))
-    session = local_session()
+    session: Any = StubSession(stub)
     backend = DynamoDbBackend("stub", track_active=False, active_shards=0, session=session)
     tracked = DynamoDbBackend("stub", track_active=True, active_shards=0, session=session)
-    backend._client = tracked._client = stub  # type: ignore[assignment]
     sides = Sides(backend, tracked, stub)
     sides.owners = {"backend": "owner", "raw": "owner"}
     await sides.setup(2 * calls, store=False)

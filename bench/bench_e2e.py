@@ -67,7 +67,12 @@ from mcp_http import ERAS, MODERN, TERMINAL, Caller, RpcError, pooled_client
 GET_POOL_PER_CALLER = 2
 MAX_POLLS = 2_000
 POLL_SECONDS = 10.0
-QUIET = {"MCP_TASKS_LOG_LEVEL": "WARNING"}
+QUIET = {
+    "MCP_TASKS_LOG_LEVEL": "WARNING",
+    # A run creates tens of thousands of tasks, each kept for its TTL: the
+    # memory backend's default bound would refuse creates part way through.
+    "MCP_TASKS_MEMORY_MAX_TASKS": "1000000",
+}
 
 
 @dataclass

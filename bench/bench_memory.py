@@ -45,7 +45,7 @@ from mcp_tasks_server import Settings, Tasks
 from mcp_tasks_server.backends import MemoryBackend
 from mcp_tasks_server.core.model import ToolRequest, now_ms
 from mcp_tasks_server.core.owner import bind_owner
-from mcp_tasks_server.runtime.context import StoredTaskContext
+from mcp_tasks_server.runtime.task_context import StoredTaskContext
 
 RESULT = {
     "content": [{"type": "text", "text": "done"}],
