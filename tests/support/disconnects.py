@@ -58,19 +58,26 @@ class HeldReplyBackend(MemoryBackend):
         self._write_first = write_first
         self._reply: anyio.Event | None = None
 
-    async def create(self, record: StoredRecord, *, max_active: int | None = None) -> None:
+    async def create(
+        self,
+        record: StoredRecord,
+        *,
+        max_active: int | None = None,
+        max_total_active: int | None = None,
+    ) -> None:
+        limits = {"max_active": max_active, "max_total_active": max_total_active}
         if self._write_first:
-            await self._store(record, max_active)
+            await self._store(record, limits)
         if self._reply is None:
             self._reply = anyio.Event()
         self.holding = True
         with anyio.move_on_after(HOLD_SECONDS):
             await self._reply.wait()
         if not self._write_first:
-            await self._store(record, max_active)
+            await self._store(record, limits)
 
-    async def _store(self, record: StoredRecord, max_active: int | None) -> None:
-        await super().create(record, max_active=max_active)
+    async def _store(self, record: StoredRecord, limits: dict[str, int | None]) -> None:
+        await super().create(record, **limits)
         self.stored.append(record.task_id)
         self._report(f"STORED {record.task_id}")
 
