@@ -101,6 +101,13 @@ async def wait_until_claimed(endpoint: str, table: str, task_id: str) -> str:
     return owner
 
 
+async def wait_until_started(counter: Path, count: int) -> None:
+    """Until the tool has run ``count`` times: a claim is stored before its tool starts."""
+    with anyio.fail_after(30):
+        while runs(counter) < count:  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+
+
 async def test_tasks_run_on_the_workers_and_cancel_before_the_claim_skips_them(
     dynamodb_local: DynamoDbServer, table: str, tmp_path: Path, queue_settings: dict[str, str]
 ) -> None:
@@ -179,6 +186,7 @@ async def test_killed_worker_fails_its_task_at_most_once(
         async with client(front.url) as on_front:
             task_id = await on_front.start("once", {"path": str(counter), "seconds": 120})
             owner = await wait_until_claimed(dynamodb_local.endpoint, table, task_id)
+            await wait_until_started(counter, 1)
             next(w for w in workers if w.name == owner).crash()
             task = await on_front.wait_for(task_id, {"failed", "completed"}, within=60)
             assert task["status"] == "failed"
@@ -195,6 +203,7 @@ async def test_killed_worker_running_an_idempotent_tool_has_it_run_again_to_comp
         async with client(front.url) as on_front:
             task_id = await on_front.start("tally", {"path": str(counter), "seconds": 4})
             owner = await wait_until_claimed(dynamodb_local.endpoint, table, task_id)
+            await wait_until_started(counter, 1)
             next(w for w in workers if w.name == owner).crash()
             task = await on_front.wait_for(task_id, {"failed", "completed"}, within=90)
             assert task["status"] == "completed", task
