@@ -4,7 +4,8 @@ own limits, and the global cap shared by every replica."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -16,7 +17,7 @@ from mcp_tasks_server.core.errors import CapacityExceeded
 from mcp_tasks_server.core.model import ToolRequest
 from mcp_tasks_server.core.owner import LOCAL
 from mcp_tasks_server.observability import AUDIT_LOGGER, FIELDS, AuditLog, LogIds, Observers
-from mcp_tasks_server.runtime.runner import Runner
+from mcp_tasks_server.runtime.runner import Invoke, Runner
 from mcp_tasks_server.runtime.service import TaskService
 from mcp_tasks_server.runtime.task_context import StoredTaskContext
 from mcp_tasks_server.settings import Settings
@@ -36,8 +37,11 @@ def refusals(otel: Recorded, limit: str) -> float:
     )
 
 
-async def test_running_and_waiter_limits_count_their_refusals(otel: Recorded) -> None:
-    settings = Settings(max_running_tasks=1, max_waiters=1, shutdown_grace_seconds=0)
+@asynccontextmanager
+async def observed_service(
+    otel: Recorded, settings: Settings
+) -> AsyncIterator[tuple[TaskService, Invoke, anyio.Event]]:
+    """A service whose store reports to ``otel``, and a tool that runs until the event is set."""
     observers = Observers(IDS, otel.telemetry, AuditLog(IDS, replica="r"))
     store = TaskStore(
         MemoryBackend(), settings.store_policy(), replica=settings.replica, observers=observers
@@ -49,7 +53,12 @@ async def test_running_and_waiter_limits_count_their_refusals(otel: Recorded) ->
         return text_result("ok")
 
     async with Runner(store, settings) as runner:
-        service = TaskService(store, runner)
+        yield TaskService(store, runner), tool, release
+
+
+async def test_running_and_waiter_limits_count_their_refusals(otel: Recorded) -> None:
+    settings = Settings(max_running_tasks=1, max_waiters=1, shutdown_grace_seconds=0)
+    async with observed_service(otel, settings) as (service, tool, release):
         task = await service.create(LOCAL, ToolRequest(name="t"), tool)
         with pytest.raises(CapacityExceeded):
             await service.create(LOCAL, ToolRequest(name="t"), tool)
@@ -70,18 +79,7 @@ async def test_a_create_at_the_global_cap_is_counted_and_audited_as_capacity(
 ) -> None:
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
     settings = Settings(max_active_tasks=1, shutdown_grace_seconds=0)
-    observers = Observers(IDS, otel.telemetry, AuditLog(IDS, replica="r"))
-    store = TaskStore(
-        MemoryBackend(), settings.store_policy(), replica=settings.replica, observers=observers
-    )
-    release = anyio.Event()
-
-    async def tool(ctx: StoredTaskContext) -> Mapping[str, Any]:
-        await release.wait()
-        return text_result("ok")
-
-    async with Runner(store, settings) as runner:
-        service = TaskService(store, runner)
+    async with observed_service(otel, settings) as (service, tool, release):
         await service.create(LOCAL, ToolRequest(name="t"), tool)
         with pytest.raises(GlobalCapReached):
             await service.create(LOCAL, ToolRequest(name="t"), tool)
